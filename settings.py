@@ -229,5 +229,8 @@ def configure_offline() -> None:
         "GRADIO_ANALYTICS_ENABLED": "False",
         "DO_NOT_TRACK": "1",
         "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TQDM_DISABLE": "1",
     }.items():
         os.environ.setdefault(key, value)

@@ -1,0 +1,248 @@
+"""Assistant.ask(question, history) -> Answer: rewrite, retrieve, gate, generate, check citations."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from assistant.answer import Answer, Citation, Retrieved
+from assistant.citations import check
+from assistant.evidence import coverage, key_terms
+from assistant.generators import (
+    ExtractiveGenerator,
+    Generator,
+    GeneratorError,
+    LlamaCppGenerator,
+    OpenAIGenerator,
+    Passage,
+)
+from assistant.retrieval import Candidate, Filters, HybridRetriever
+from assistant.rewrite import Rewriter, normalize_question
+from ingest.embeddings import Embedder, ModelError
+from ingest.knowledge_base import DocumentRecord, KnowledgeBase, KnowledgeBaseError
+from ingest.pipeline import IngestReport, ingest_paths
+from settings import Settings
+
+RETRIEVED_SHOWN = 10
+
+
+class AssistantError(Exception):
+    """The assistant cannot start or answer; the message is one readable line."""
+
+
+@dataclass
+class AskOptions:
+    """Per-question choices (the UI's settings panel); None keeps the configured value."""
+
+    top_k: int | None = None
+    generator: Literal["extractive", "openai", "llamacpp"] | None = None
+    docs: list[str] | None = None
+    doc_type: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def filters(self) -> Filters | None:
+        if not (self.docs or self.doc_type or self.date_from or self.date_to):
+            return None
+        return Filters(self.docs, self.doc_type, self.date_from, self.date_to)
+
+
+@dataclass
+class AskEvent:
+    """One step of a streamed answer. The last event is always kind "answer"."""
+
+    kind: Literal["rewrite", "retrieved", "delta", "answer"]
+    text: str = ""
+    retrieved: list[Retrieved] | None = None
+    answer: Answer | None = None
+
+
+def user_questions(history: list[Any] | None) -> list[str]:
+    """Earlier user questions from either history form (strings, or role/content messages)."""
+    out: list[str] = []
+    for item in history or []:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict) and item.get("role") == "user" and isinstance(item.get("content"), str):
+            out.append(item["content"])
+    return out
+
+
+class Assistant:
+    """Loads the model and knowledge base once; answers many questions, from many threads."""
+
+    def __init__(self, settings: Settings, kb: KnowledgeBase):
+        self.settings = settings
+        self.kb = kb
+        self.retriever = HybridRetriever(kb, settings.retrieval)
+        self._generators: dict[str, Generator] = {}
+        self._lock = threading.Lock()
+        self._log_path = settings.data_path / "ingest-log.jsonl"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> "Assistant":
+        try:
+            embedder = embedder or Embedder.from_settings(settings)
+            return cls(settings, KnowledgeBase(settings, embedder))
+        except (ModelError, KnowledgeBaseError) as exc:
+            raise AssistantError(str(exc)) from exc
+
+    # ---------------------------------------------------------------- generators
+
+    def generator(self, name: str | None = None) -> Generator:
+        name = name or self.settings.answer.generator
+        with self._lock:
+            if name not in self._generators:
+                refusal = self.settings.answer.refusal_sentence
+                if name == "extractive":
+                    self._generators[name] = ExtractiveGenerator(self.kb.tokenizer, self.settings.answer)
+                elif name == "openai":
+                    self._generators[name] = OpenAIGenerator(self.settings.openai, refusal)
+                elif name == "llamacpp":
+                    self._generators[name] = LlamaCppGenerator(self.settings.llamacpp, refusal)
+                else:
+                    raise GeneratorError(f"未知的生成器：{name}")
+            return self._generators[name]
+
+    def _rewriter(self, generator_name: str) -> Rewriter:
+        llm: Callable[[str], str] | None = None
+        if generator_name != "extractive" and self.settings.openai.use_for_rewrite:
+            try:
+                gen = self.generator(generator_name)
+                llm = getattr(gen, "complete", None)
+            except GeneratorError:
+                llm = None
+        return Rewriter(self.kb.tokenizer, llm)
+
+    # ---------------------------------------------------------------- asking
+
+    def ask(self, question: str, history: list[Any] | None = None, options: AskOptions | None = None) -> Answer:
+        answer: Answer | None = None
+        for event in self.ask_stream(question, history, options):
+            if event.kind == "answer":
+                answer = event.answer
+        assert answer is not None
+        return answer
+
+    def ask_stream(
+        self, question: str, history: list[Any] | None = None, options: AskOptions | None = None
+    ) -> Iterator[AskEvent]:
+        """Answer step by step: rewrite, retrieved passages, answer text deltas, the checked Answer."""
+        options = options or AskOptions()
+        cfg = self.settings.answer
+        gen_name = options.generator or cfg.generator
+        top_k = options.top_k or self.settings.retrieval.top_k
+        latency: dict[str, float] = {}
+        started = time.perf_counter()
+
+        t0 = time.perf_counter()
+        normalized = normalize_question(question)
+        rewritten = self._rewriter(gen_name).rewrite(normalized, user_questions(history))
+        latency["rewrite"] = _ms(t0)
+        query = rewritten or normalized
+        if rewritten:
+            yield AskEvent("rewrite", text=rewritten)
+
+        t0 = time.perf_counter()
+        result = self.retriever.retrieve(query, max(top_k, RETRIEVED_SHOWN), options.filters())
+        latency["retrieve"] = _ms(t0) - result.timings.get("rerank", 0.0)
+        latency["rerank"] = result.timings.get("rerank", 0.0)
+        retrieved = [_retrieved(i, c) for i, c in enumerate(result.candidates)]
+        yield AskEvent("retrieved", retrieved=retrieved)
+
+        passages = [Passage(i + 1, c.chunk, c.score) for i, c in enumerate(result.candidates[:top_k])]
+        terms = key_terms(query, self.kb.tokenizer, self.kb.lexical())
+        base = dict(question=question, rewritten_question=rewritten, retrieved=retrieved, generator=gen_name)
+        if not passages or coverage(terms, [p.chunk.text for p in passages]) < cfg.min_coverage:
+            latency["generate"] = 0.0
+            latency["total"] = _ms(started)
+            yield AskEvent("answer", answer=Answer(answer=cfg.refusal_sentence, refused=True, latency_ms=latency, **base))
+            return
+
+        t0 = time.perf_counter()
+        pieces: list[str] = []
+        try:
+            generator = self.generator(gen_name)
+            for piece in generator.stream(query, passages, terms):
+                pieces.append(piece)
+                yield AskEvent("delta", text=piece)
+        except GeneratorError as exc:
+            latency["generate"] = _ms(t0)
+            latency["total"] = _ms(started)
+            yield AskEvent(
+                "answer",
+                answer=Answer(answer=f"生成回答时出错：{exc}", refused=False, latency_ms=latency, error=str(exc), **base),
+            )
+            return
+        text = "".join(pieces)
+        embed = None if gen_name == "extractive" else self.kb.embedder.embed_passages
+        checked = check(text, passages, cfg.min_support, embed)
+        latency["generate"] = _ms(t0)
+        latency["total"] = _ms(started)
+        if not checked.sentences or cfg.refusal_sentence in text:
+            yield AskEvent("answer", answer=Answer(answer=cfg.refusal_sentence, refused=True, latency_ms=latency, **base))
+            return
+        by_n = {p.n: p for p in passages}
+        citations = []
+        for original, final in sorted(checked.numbering.items(), key=lambda kv: kv[1]):
+            c = by_n[original].chunk
+            citations.append(
+                Citation(
+                    n=final, doc_id=c.doc_id, doc=c.doc, title=c.title, wenhao=c.wenhao,
+                    section_path=c.section_path, page=c.page_start, passage=c.text,
+                    span=checked.spans.get(final), chunk_id=c.chunk_id, date=c.date,
+                    support=round(checked.support.get(final, 0.0), 3),
+                )
+            )
+        yield AskEvent(
+            "answer",
+            answer=Answer(answer=checked.answer, refused=False, citations=citations, latency_ms=latency, **base),
+        )
+
+    # ---------------------------------------------------------------- documents
+
+    def add_documents(self, paths: list[Path], on_file: Callable[[str, str], None] | None = None) -> IngestReport:
+        """Ingest files (e.g. uploads) into the knowledge base the assistant reads."""
+        report = ingest_paths(self.kb, paths, show_progress=False, on_file=on_file)
+        self._log(report)
+        return report
+
+    def remove_document(self, name: str) -> int:
+        removed = self.kb.remove_name(name)
+        self.kb.lexical()
+        return removed
+
+    def documents(self) -> list[DocumentRecord]:
+        return self.kb.documents()
+
+    def ingest_failures(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The most recent per-file ingest errors recorded by `add_documents`."""
+        if not self._log_path.exists():
+            return []
+        lines = self._log_path.read_text(encoding="utf-8").splitlines()[-limit:]
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def _log(self, report: IngestReport) -> None:
+        if not report.failures:
+            return
+        with self._log_path.open("a", encoding="utf-8") as fh:
+            for f in report.failures:
+                fh.write(json.dumps({"time": time.time(), "path": f.path, "reason": f.reason}, ensure_ascii=False) + "\n")
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+def _retrieved(i: int, c: Candidate) -> Retrieved:
+    return Retrieved(
+        rank=i + 1, doc_id=c.chunk.doc_id, doc=c.chunk.doc, text=c.chunk.text, score=round(c.score, 4),
+        chunk_id=c.chunk.chunk_id, title=c.chunk.title, section_path=c.chunk.section_path,
+        page=c.chunk.page_start, lexical_score=None if c.lexical_score is None else round(c.lexical_score, 4),
+        dense_score=None if c.dense_score is None else round(c.dense_score, 4),
+    )

@@ -1,0 +1,103 @@
+"""Query handling: normalise the question, and turn a follow-up into a standalone question.
+
+With an LLM configured the rewrite asks it; otherwise (and if the LLM fails) a deterministic
+rule does it, so follow-ups work offline: a pronoun (它/其/该/此…) is replaced by the main
+subject of the conversation, and an elliptical question (那X呢？) borrows the earlier question's
+key terms.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+from ingest.lexical import STOPWORDS, ChineseTokenizer
+
+_PRONOUN = re.compile(r"(它们|它|其|该|此|这个|那个|这些|那些|上述|他们|前者|后者)")
+_ELLIPTIC_HEAD = re.compile(r"^(那么|那|还有|另外|以及|而|再)")
+_ELLIPTIC_TAIL = re.compile(r"(呢|怎么样|如何)[?？]?$")
+_QUESTION_WORDS = re.compile(r"(什么|哪些|哪个|哪一|哪几|哪里|哪年|几|多少|是否|如何|怎样|怎么|谁|吗|呢)")
+
+
+def normalize_question(text: str) -> str:
+    """Fold full-width letters, digits and punctuation (ＤＲＧ → DRG, ？ → ?) and collapse spaces."""
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def is_followup(question: str, history: list[str]) -> bool:
+    """Whether the question leans on the conversation (pronoun, ellipsis) rather than standing alone."""
+    if not history:
+        return False
+    core = question.strip()
+    if _PRONOUN.search(core) or _ELLIPTIC_HEAD.search(core) or _ELLIPTIC_TAIL.search(core):
+        return True
+    return len(re.sub(r"[\W_]", "", core)) <= 5
+
+
+class Rewriter:
+    """Rewrites follow-ups; `llm` (prompt -> text) is used when given, the rules otherwise."""
+
+    def __init__(self, tokenizer: ChineseTokenizer, llm: Callable[[str], str] | None = None):
+        self.tokenizer = tokenizer
+        self.llm = llm
+
+    def rewrite(self, question: str, history: list[str]) -> str | None:
+        """The standalone form of `question`, or None when it already stands alone."""
+        history = [normalize_question(h) for h in history if h and h.strip()]
+        if not is_followup(question, history):
+            return None
+        standalone = self._standalone_history(history)
+        if self.llm is not None:
+            try:
+                text = self.llm(_llm_prompt(standalone, question)).strip().splitlines()[0].strip()
+                if 2 <= len(text) <= 200:
+                    return text
+            except Exception:  # any LLM failure falls back to the rules; rewriting must not fail the answer
+                pass
+        return self._rule_rewrite(question, standalone)
+
+    def _standalone_history(self, history: list[str]) -> list[str]:
+        """Earlier questions may themselves be follow-ups: resolve them in order."""
+        resolved: list[str] = []
+        for q in history:
+            if resolved and is_followup(q, resolved):
+                resolved.append(self._rule_rewrite(q, resolved))
+            else:
+                resolved.append(q)
+        return resolved
+
+    def subject(self, question: str) -> str | None:
+        """The main subject of a question: its longest domain/content word."""
+        words = [w for w in self.tokenizer.cut(question) if w not in STOPWORDS and len(w) >= 2]
+        words = [w for w in words if not _QUESTION_WORDS.search(w)]
+        if not words:
+            return None
+        return max(words, key=len)
+
+    def _rule_rewrite(self, question: str, history: list[str]) -> str:
+        previous = history[-1]
+        q = question.strip()
+        match = _PRONOUN.search(q)
+        subject = self.subject(previous)
+        if match and subject and subject not in q:
+            return q[: match.start()] + subject + q[match.end() :]
+        # Ellipsis: keep the new focus, borrow the earlier question's content terms.
+        focus = _ELLIPTIC_TAIL.sub("", _ELLIPTIC_HEAD.sub("", q)).strip(" ,，?？")
+        context = [
+            w for w in self.tokenizer.cut(previous)
+            if w not in STOPWORDS and len(w) >= 2 and not _QUESTION_WORDS.search(w) and w not in focus
+        ]
+        asked = _QUESTION_WORDS.search(previous)
+        tail = previous[asked.start() :] if asked else ""
+        return f"{''.join(context)}{focus}{tail}" if context else q
+
+
+def _llm_prompt(history: list[str], question: str) -> str:
+    turns = "\n".join(f"用户：{h}" for h in history[-4:])
+    return (
+        "请根据下面的对话历史，把用户的最后一个问题改写成一个不依赖上下文、完整独立的中文问题。"
+        "只输出改写后的问题本身，不要回答，不要解释。\n\n"
+        f"对话历史：\n{turns}\n\n最后一个问题：{question}\n改写后的问题："
+    )

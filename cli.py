@@ -1,0 +1,208 @@
+"""`qianxian`: the one console command (ingest, ask, serve, eval, models).
+
+Exit codes (INTERFACES.md): 0 success, 1 fatal error (nothing changed), 2 finished but some inputs
+failed (each named on stderr as `path: reason`), 64 usage error. Heavy libraries are imported
+inside the subcommands so `--help` and usage errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+EXIT_OK, EXIT_FATAL, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+class Fatal(Exception):
+    """An error shown as one line on stderr with exit code 1."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help="knowledge base folder (env QIANXIAN_DATA_DIR, default ./data)")
+    parser.add_argument("--config", type=Path, help="TOML settings file (env QIANXIAN_CONFIG)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="qianxian", description="千县工程 policy assistant: cited answers from your documents.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("ingest", help="add, update or prune documents in the knowledge base")
+    _common(p)
+    p.add_argument("paths", nargs="+", type=Path, help="files or folders (recursive)")
+    p.add_argument("--prune", action="store_true", help="remove stored documents whose files under the folders are gone")
+    p.add_argument("--rebuild", action="store_true", help="empty the knowledge base first (e.g. after changing the model)")
+    p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("ask", help="answer one question with cited sources")
+    _common(p)
+    p.add_argument("question")
+    p.add_argument("--history", help='JSON list of earlier user questions, e.g. \'["千县工程重点建设哪些中心？"]\'')
+    p.add_argument("--json", action="store_true", help="print the Answer JSON")
+    p.add_argument("--generator", choices=["extractive", "openai", "llamacpp"], help="override the configured generator")
+
+    p = sub.add_parser("serve", help="serve the chat UI")
+    _common(p)
+    p.add_argument("--host", help="bind address (default 127.0.0.1; others require auth)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+
+    p = sub.add_parser("eval", help="measure answer quality on a question set")
+    _common(p)
+    p.add_argument("--questions", type=Path, required=True, help="JSONL question set")
+    p.add_argument("--corpus", type=Path, required=True, help="folder with the documents the questions are about")
+    p.add_argument("--out", type=Path, help="output folder for results.json and report.html (required unless --check)")
+    p.add_argument("--systems", help="comma-separated systems (default: ours,llamaindex_default,bm25_only,dense_only)")
+    p.add_argument("--compare", type=Path, help="an older results.json to show deltas against")
+    p.add_argument("--check", action="store_true", help="only validate the question set against the corpus")
+    p.add_argument("--limit", type=int, help="only the first N questions (quick runs)")
+
+    p = sub.add_parser("models", help="build or inspect the offline embedding model")
+    _common(p)
+    p.add_argument("action", choices=["build", "info"])
+    p.add_argument("--force", action="store_true", help="rebuild even if present and verified")
+    return parser
+
+
+def _settings(args: argparse.Namespace, extra: dict[str, Any] | None = None):
+    from settings import configure_offline, load_settings
+
+    configure_offline()
+    overrides: dict[str, Any] = {"data_dir": getattr(args, "data_dir", None)}
+    overrides.update(extra or {})
+    try:
+        return load_settings(args.config, overrides)
+    except FileNotFoundError as exc:
+        raise Fatal(str(exc)) from exc
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        raise Fatal(f"invalid settings: {exc}".splitlines()[0] + " (see `qianxian --help` and README)") from exc
+
+
+def _embedder(settings):
+    from ingest.embeddings import Embedder, ModelError
+
+    try:
+        return Embedder.from_settings(settings)
+    except ModelError as exc:
+        raise Fatal(str(exc)) from exc
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.knowledge_base import KnowledgeBase, KnowledgeBaseError
+    from ingest.pipeline import ingest_paths
+
+    settings = _settings(args)
+    embedder = _embedder(settings)
+    try:
+        kb = KnowledgeBase(settings, embedder, rebuild=args.rebuild)
+    except KnowledgeBaseError as exc:
+        raise Fatal(str(exc)) from exc
+    report = ingest_paths(kb, args.paths, prune=args.prune, show_progress=not (args.quiet or args.json))
+    kb.close()
+    for failure in report.failures:
+        print(f"{failure.path}: {failure.reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        print(
+            f"{report.seen} files: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.removed} removed, {report.failed} failed; {report.chunks_added} chunks added, "
+            f"{report.chunks_removed} removed; {report.seconds:.1f}s"
+        )
+    return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from assistant import Assistant, AssistantError
+
+    history: list[str] = []
+    if args.history:
+        try:
+            history = json.loads(args.history)
+            if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+                raise ValueError
+        except ValueError:
+            print("--history: must be a JSON list of strings", file=sys.stderr)
+            return EXIT_USAGE
+    extra = {"answer": {"generator": args.generator}} if args.generator else None
+    settings = _settings(args, extra)
+    try:
+        assistant = Assistant.from_settings(settings)
+        answer = assistant.ask(args.question, history)
+    except AssistantError as exc:
+        raise Fatal(str(exc)) from exc
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print(answer.render_text())
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import ui
+
+    settings = _settings(args, {"ui": {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}})
+    try:
+        return ui.serve(settings)
+    except ui.ServeError as exc:
+        raise Fatal(str(exc)) from exc
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.runner import EvalError, run_check, run_eval
+
+    settings = _settings(args)
+    try:
+        if args.check:
+            return run_check(args.questions, args.corpus)
+        if args.out is None:
+            print("eval: --out DIR is required (unless --check)", file=sys.stderr)
+            return EXIT_USAGE
+        systems = args.systems.split(",") if args.systems else None
+        return run_eval(settings, args.questions, args.corpus, args.out, systems, args.compare, args.limit)
+    except EvalError as exc:
+        raise Fatal(str(exc)) from exc
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ingest.embeddings import ModelError, build_model, resolve_model
+
+    settings = _settings(args)
+    try:
+        if args.action == "build" and settings.embedding.model_path is None:
+            info = build_model(settings.cache_path, force=args.force)
+        else:
+            info = resolve_model(settings)
+    except ModelError as exc:
+        raise Fatal(str(exc)) from exc
+    print(f"path: {info.path}\nname: {info.name}\nsource: {info.source} {info.version}\n"
+          f"dimension: {info.dimension}\nhash: {info.hash}")
+    return EXIT_OK
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval, "models": cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except Fatal as exc:
+        print(f"qianxian {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        print(f"qianxian {args.command}: interrupted", file=sys.stderr)
+        return EXIT_FATAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,264 @@
+"""Files -> knowledge base: discovery, content hashing, incremental and atomic per-document commits.
+
+A file is identified by its name (path relative to the folder given, or its file name) and its
+content by sha256. Unchanged content under the same name is skipped; changed content replaces
+all of the name's old chunks; the same content under a second name is stored once. Each
+document commits on its own, so a run killed mid-way loses at most the document in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ingest.chunking import chunk_document, chunking_fingerprint
+from ingest.documents import DocMeta, LoadError, LoadedDocument
+from ingest.knowledge_base import KnowledgeBase
+from ingest.loaders import SUPPORTED_SUFFIXES, load_file
+
+MANIFEST = "manifest.json"
+_SKIPPED_NAMES = {MANIFEST, "readme.md"}
+_EMBED_BATCH = 64
+
+
+@dataclass
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """What one run did; `--json` prints it (INTERFACES.md)."""
+
+    seen: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    pages: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "schema_version": 1,
+            "files": {k: getattr(self, k) for k in ("seen", "added", "updated", "unchanged", "removed", "failed")},
+            "chunks_added": self.chunks_added,
+            "chunks_removed": self.chunks_removed,
+            "pages": self.pages,
+            "failures": [asdict(f) for f in self.failures],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    name: str
+    root: Path | None  # the folder given on the command line, None for a single file
+
+
+def discover(paths: list[Path]) -> tuple[list[SourceFile], list[Failure]]:
+    """Expand folders recursively; hidden files, manifest.json and a top README.md are not documents."""
+    found: list[SourceFile] = []
+    missing: list[Failure] = []
+    for path in paths:
+        if path.is_dir():
+            root = path.resolve()
+            for file in sorted(p for p in root.rglob("*") if p.is_file()):
+                rel = file.relative_to(root)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                if len(rel.parts) == 1 and rel.name.lower() in _SKIPPED_NAMES:
+                    continue
+                found.append(SourceFile(file, rel.as_posix(), root))
+        elif path.is_file():
+            found.append(SourceFile(path.resolve(), path.name, None))
+        else:
+            missing.append(Failure(str(path), "no such file or folder"))
+    return found, missing
+
+
+def read_manifest(root: Path) -> tuple[dict[str, DocMeta], Failure | None]:
+    """Per-file metadata from `root/manifest.json` (title, publisher, date, url, type)."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}, None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = data["documents"] if isinstance(data, dict) else data
+        out: dict[str, DocMeta] = {}
+        for entry in entries:
+            out[entry["file"]] = DocMeta(
+                title=entry.get("title") or "",
+                wenhao=entry.get("wenhao"),
+                issuer=entry.get("publisher") or entry.get("issuer"),
+                date=entry.get("date"),
+                doc_type=entry.get("type"),
+                url=entry.get("url"),
+            )
+        return out, None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {}, Failure(str(path), f"unreadable manifest, ignored ({exc.__class__.__name__}: {exc})")
+
+
+def _apply_manifest(doc: LoadedDocument, meta: DocMeta | None) -> None:
+    """Manifest values win over what was guessed from the text; the text fills the gaps."""
+    if meta is None:
+        return
+    for key, value in asdict(meta).items():
+        if value:
+            setattr(doc.meta, key, value)
+
+
+def ingest_paths(
+    kb: KnowledgeBase,
+    paths: list[Path],
+    *,
+    prune: bool = False,
+    show_progress: bool = True,
+    console: Console | None = None,
+    on_file: Callable[[str, str], None] | None = None,
+) -> IngestReport:
+    """Bring the knowledge base in line with the files under `paths`.
+
+    `on_file(name, status)` is told of each file's outcome (added/updated/unchanged/failed) so a
+    UI can show per-file progress.
+    """
+    started = time.perf_counter()
+    report = IngestReport()
+    files, missing = discover(paths)
+    report.failures.extend(missing)
+    manifests: dict[Path, dict[str, DocMeta]] = {}
+    for root in {f.root for f in files if f.root is not None}:
+        manifests[root], problem = read_manifest(root)
+        if problem:
+            report.failures.append(problem)
+    fingerprint = chunking_fingerprint(kb.settings.chunking)
+    console = console or Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files · {task.fields[pages]} pages · {task.fields[chunks]} chunks · {task.fields[rate]} chunks/s"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task("ingest", total=len(files), pages=0, chunks=0, rate="-")
+        meter = _Meter(progress, task, report)
+        for source in files:
+            report.seen += 1
+            status = _ingest_one(kb, source, manifests.get(source.root) if source.root else None, fingerprint, report, meter)
+            if on_file:
+                on_file(source.name, status)
+            progress.update(task, advance=1, pages=report.pages, chunks=report.chunks_added)
+    if prune:
+        _prune(kb, paths, files, report)
+    kb.lexical()  # rebuild and persist the BM25 index once, not per document
+    report.failed = len([f for f in report.failures if not f.reason.startswith("unreadable manifest")])
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _Meter:
+    """Chunk throughput shown while a (possibly 500-page) document is being embedded."""
+
+    def __init__(self, progress: Progress, task: int, report: IngestReport):
+        self.progress, self.task, self.report = progress, task, report
+        self.embedded = 0
+        self.seconds = 0.0
+
+    def embedded_batch(self, n: int, seconds: float, in_flight: int) -> None:
+        self.embedded += n
+        self.seconds += seconds
+        rate = f"{self.embedded / self.seconds:.1f}" if self.seconds > 0 else "-"
+        self.progress.update(self.task, chunks=self.report.chunks_added + in_flight, rate=rate)
+
+
+def _ingest_one(
+    kb: KnowledgeBase,
+    source: SourceFile,
+    manifest: dict[str, DocMeta] | None,
+    fingerprint: str,
+    report: IngestReport,
+    meter: _Meter,
+) -> str:
+    try:
+        stat = source.path.stat()
+        digest = hashlib.sha256(source.path.read_bytes()).hexdigest()
+    except OSError as exc:
+        report.failures.append(Failure(str(source.path), f"unreadable: {exc.strerror or exc}"))
+        return "failed"
+    where = {
+        "root": str(source.root) if source.root else None,
+        "source_path": str(source.path),
+        "size": stat.st_size,
+        "mtime": stat.st_mtime,
+    }
+    previous = kb.name_record(source.name)
+    stored_fp = kb.document_chunking(digest)
+    if previous and previous.doc_id == digest and stored_fp == fingerprint:
+        report.unchanged += 1
+        return "unchanged"
+    if stored_fp == fingerprint:
+        # Same content already stored under another name: record the name, embed nothing.
+        report.chunks_removed += kb.link_name(source.name, digest, **where)
+        report.updated += 1 if previous else 0
+        report.added += 0 if previous else 1
+        return "updated" if previous else "added"
+    try:
+        doc = load_file(source.path, source.name)
+    except LoadError as exc:
+        report.failures.append(Failure(str(source.path), exc.reason))
+        return "failed"
+    _apply_manifest(doc, (manifest or {}).get(source.name))
+    chunks = chunk_document(doc, kb.settings.chunking)
+    if not chunks:
+        report.failures.append(Failure(str(source.path), "no text found"))
+        return "failed"
+    parts = []
+    for batch in iter_batches([kb.index_text(c) for c in chunks]):
+        t0 = time.perf_counter()
+        parts.append(kb.embed_passages(batch))
+        meter.embedded_batch(len(batch), time.perf_counter() - t0, sum(len(p) for p in parts))
+    vectors = np.concatenate(parts)
+    report.chunks_removed += kb.commit_document(
+        source.name, doc, chunks, vectors, chunking=fingerprint, **where
+    )
+    report.pages += len(doc.pages)
+    report.chunks_added += len(chunks)
+    if previous:
+        report.updated += 1
+    else:
+        report.added += 1
+    return "updated" if previous else "added"
+
+
+def _prune(kb: KnowledgeBase, paths: list[Path], files: list[SourceFile], report: IngestReport) -> None:
+    """Forget names that came from the given folders and whose files are gone."""
+    roots = {str(p.resolve()) for p in paths if p.is_dir()}
+    present = {f.name for f in files}
+    for record in kb.names():
+        if record.root in roots and record.name not in present:
+            report.chunks_removed += kb.remove_name(record.name)
+            report.removed += 1
+
+
+def iter_batches(items: list, size: int = _EMBED_BATCH) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
