@@ -85,3 +85,19 @@ def coverage(terms: list[Term], texts: list[str]) -> float:
 def term_hits(terms: list[Term], text: str) -> set[str]:
     folded = normalize(text)
     return {t.text for t in terms if t.text in folded}
+
+
+def soft_hits(terms: list[Term], text: str) -> dict[str, float]:
+    """Per-term match strength in `text`: 1 for the exact term, else a discounted share of its
+    character bigrams (县医院 ~ 县级医院, or a typo such as 千县过程 for 千县工程)."""
+    folded = normalize(text)
+    out: dict[str, float] = {}
+    for t in terms:
+        if t.text in folded:
+            out[t.text] = 1.0
+        elif len(t.text) >= 3:
+            grams = [t.text[i : i + 2] for i in range(len(t.text) - 1)]
+            share = sum(g in folded for g in grams) / len(grams)
+            if share >= 0.3:
+                out[t.text] = 0.6 * share
+    return out

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from assistant.evidence import Term, term_hits
+from assistant.evidence import Term, soft_hits, term_hits
 from ingest.chunking import split_sentences
 from ingest.documents import Chunk
 from ingest.lexical import ChineseTokenizer
@@ -49,7 +49,17 @@ _NUMERIC_Q = re.compile(r"(多少|几家|几个|几位|几名|几天|比例|数�
 _DATE_Q = re.compile(r"(何时|什么时候|哪一年|哪年|哪天|哪一天|日期|时间|几月|几号|多久)")
 _WHO_Q = re.compile(r"(谁|哪位|哪个单位|哪家|哪些单位|由谁|主办|承办|牵头|主持|负责)")
 _PLACE_Q = re.compile(r"(哪里|在哪|何地|地点|哪个城市)")
-_HAS_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万两]+[家个位名项次年月日大%]")
+_CN_DIGITS = "一二三四五六七八九十百千万两"
+_ASKED_UNIT = re.compile(r"(?:几|多少)([家个位名项次年月日天周人元所张床种类条门期批亿万]?)")
+
+
+def number_pattern(question: str) -> re.Pattern[str]:
+    """What a sentence must contain to answer a how-many question: a number with the asked unit."""
+    match = _ASKED_UNIT.search(question)
+    unit = match.group(1) if match else ""
+    if unit:
+        return re.compile(rf"(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*{unit}")
+    return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]")
 _HAS_DATE = re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日")
 
 
@@ -106,20 +116,20 @@ class ExtractiveGenerator:
             "place": bool(_PLACE_Q.search(question)),
         }
         best_rank = {p.n: i for i, p in enumerate(passages)}
+        has_number = number_pattern(question)
         for s in sentences:
             s.hits = frozenset(term_hits(terms, s.text))
-            lexical = sum(weights[h] for h in s.hits) / total
+            lexical = sum(weights[h] * v for h, v in soft_hits(terms, s.text).items()) / total
             grams = set(self.tokenizer.bigrams(s.text))
             overlap = len(q_bigrams & grams) / (len(q_bigrams) or 1)
             prior = 1.0 / (1 + best_rank[s.passage.n])
-            bonus = 0.0
-            if wants["number"] and _HAS_NUMBER.search(s.text):
-                bonus += 0.15
-            if wants["date"] and _HAS_DATE.search(s.text):
-                bonus += 0.15
-            if wants["list"] and s.text.count("、") >= 2:
-                bonus += 0.1
+            bonus = 0.1 if wants["list"] and s.text.count("、") >= 2 else 0.0
             s.score = 0.6 * lexical + 0.25 * overlap + 0.1 * prior + bonus
+            # A question asking how many / when is answered only by a sentence that has one.
+            if wants["number"] and not has_number.search(s.text):
+                s.score *= 0.1
+            if wants["date"] and not _HAS_DATE.search(s.text):
+                s.score *= 0.25
         limit = self.cfg.max_list_sentences if wants["list"] else self.cfg.max_sentences
         ranked = sorted(sentences, key=lambda s: -s.score)
         chosen: list[_Sentence] = []

@@ -1,0 +1,605 @@
+"""Turn a file (PDF, DOCX, HTML, TXT, MD) into a LoadedDocument: pages of clean text plus metadata.
+
+Every failure becomes a LoadError with a short reason the user can act on; no library exception
+escapes and nothing is printed. PDFs are read page by page (`iter_pdf_pages`), so only the text
+is kept, never pypdf's rendered page objects beyond the page being read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import unicodedata
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ingest.documents import LoadedDocument, LoadError, Page
+from ingest.metadata import CJK, extract_meta, has_cjk, is_junk_title, is_navigation_line, parse_date
+
+SUPPORTED_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".txt", ".md"}
+
+# pypdf and trafilatura log warnings about damaged files; the LoadError says what matters, and
+# without a handler Python's last-resort handler would print them to stderr.
+for _name in ("pypdf", "trafilatura", "htmldate", "courlan", "readability", "justext"):
+    logging.getLogger(_name).addHandler(logging.NullHandler())
+
+UNDECODABLE = "undecodable text: neither UTF-8 nor GB18030"
+_JUNK_CONTROL_RATIO = 0.05
+# C0 controls other than tab/newline/CR/form feed, DEL, and private-use code points (where
+# GB18030 puts byte sequences no real text uses)
+_JUNK_CHAR_RE = re.compile("[\x01-\x08\x0b\x0e-\x1f\x7f\ue000-\uf8ff]")
+_OCR_MIN_CHARS = 10  # fewer letters/digits/CJK characters than this in a whole PDF: a scan
+
+
+def file_sha256(path: Path) -> str:
+    """Content id: sha256 of the bytes, read in blocks so big PDFs are not held twice."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _short(exc: BaseException, limit: int = 80) -> str:
+    """A library's error message, one line and short enough for a failure list."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# =================================================================================================
+# text decoding
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _looks_binary(text: str) -> bool:
+    """Random bytes can decode as GB18030; real text has no NULs and few control/private chars."""
+    if not text:
+        return False
+    if "\x00" in text:
+        return True
+    sample = text[:200_000]  # a sample is enough, and keeps big files fast
+    return len(_JUNK_CHAR_RE.findall(sample)) / len(sample) > _JUNK_CONTROL_RATIO
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes → text by strict decoding, never guessing: BOMs, then UTF-8, then GB18030.
+
+    GB18030 is a superset of GBK and GB2312, the encodings of most older Chinese files. Text that
+    decodes but is mostly control characters is binary junk and rejected too. Line endings are
+    normalised to '\\n'; nothing else is changed.
+    """
+    boms = (
+        (b"\xef\xbb\xbf", "utf-8-sig"),
+        (b"\xff\xfe\x00\x00", "utf-32-le"),
+        (b"\x00\x00\xfe\xff", "utf-32-be"),
+        (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"),
+    )
+    text: str | None = None
+    for bom, codec in boms:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom) :].decode(codec.replace("-sig", ""))
+            except UnicodeDecodeError:
+                raise LoadError(UNDECODABLE) from None
+            break
+    if text is None:
+        for codec in ("utf-8", "gb18030"):
+            try:
+                text = data.decode(codec)
+                break
+            except UnicodeDecodeError:
+                continue
+    if text is None or _looks_binary(text):
+        raise LoadError(UNDECODABLE)
+    return _normalise_newlines(text)
+
+
+# =================================================================================================
+# PDF text cleaning
+
+_CJKP = f"{CJK}\u3000-\u303f\uff00-\uffef\u2018\u2019\u201c\u201d\u2026\u2014\u00b7"  # + CJK punctuation
+# whitespace pypdf puts between two CJK characters, or between CJK and a digit ('到 2025 年')
+_CJK_SPACE_RE = re.compile(f"(?<=[{_CJKP}])[ \t\u00a0\u3000]+(?=[{_CJKP}0-9])|(?<=[0-9])[ \t\u00a0\u3000]+(?=[{_CJKP}])")
+_DASHES = "-—–－─‐_~"
+# '- 3 -', '—3—', '第3页', '第 3 页 共 10 页': page numbers anywhere on a page
+_PAGE_NO_RE = re.compile(
+    f"[{_DASHES}]+\\s*\\d{{1,4}}\\s*[{_DASHES}]*|[{_DASHES}]*\\s*\\d{{1,4}}\\s*[{_DASHES}]+|"
+    "第\\s*\\d{1,4}\\s*页(?:\\s*[,，/]?\\s*共\\s*\\d{1,4}\\s*页)?|(?:page\\s*)?\\d{1,4}\\s*(?:/|of)\\s*\\d{1,4}",
+    re.IGNORECASE,
+)
+_BARE_NUMBER_RE = re.compile(r"\d{1,4}")  # a page number only when first or last on the page
+# lines that start a new unit even when the previous line looks unfinished
+_HEADING_START_RE = re.compile(
+    r"^(?:第[一二三四五六七八九十百零〇\d]+[章节条款部分篇]|[一二三四五六七八九十]+、|"
+    r"[（(][一二三四五六七八九十\d]+[）)]|\d+(?:\.\d+)*[.．、]|\d+\s|附件|附表|附录|[①-⑳]|[A-Za-z][.、)]|"
+    r"[•·●■□◆◇▲△※*-]\s)"
+)
+_SENTENCE_END = "。！？；：!?;:…"
+_PROSE_PUNCT_RE = re.compile(r"[，。；、：！？]|[,.;] ")
+_CLOSERS = "”’」』）)》】\"'"
+
+
+def _width(line: str) -> float:
+    """Display width in CJK cells: ASCII counts half, so mixed lines compare fairly."""
+    return sum(0.5 if ord(ch) < 128 else 1.0 for ch in line)
+
+
+def _drop_page_numbers(lines: list[str]) -> list[str]:
+    """Remove '- 3 -' style lines anywhere, and bare numbers as first/last line of the page."""
+    kept = [line for line in lines if not _PAGE_NO_RE.fullmatch(line.strip())]
+    nonempty = [i for i, line in enumerate(kept) if line.strip()]
+    edges = {nonempty[0], nonempty[-1]} if nonempty else set()
+    return [line for i, line in enumerate(kept) if not (i in edges and _BARE_NUMBER_RE.fullmatch(line.strip()))]
+
+
+def _merge_char_lines(lines: list[str]) -> list[str]:
+    """Some PDFs place each character separately and pypdf puts each on its own line:
+    three or more consecutive one-character lines are joined back into one."""
+    out: list[str] = []
+    run: list[str] = []
+    for line in lines + [""]:
+        s = line.strip()
+        if len(s) == 1 and re.match(f"[{_CJKP}]", s):
+            run.append(s)
+            continue
+        if len(run) >= 3:
+            out.append("".join(run))
+        else:
+            out.extend(run)
+        run = []
+        out.append(line)
+    return out[:-1]
+
+
+def _ends_sentence(line: str) -> bool:
+    s = line.rstrip().rstrip(_CLOSERS)
+    return not s or s[-1] in _SENTENCE_END
+
+
+def _reflow(lines: list[str], indented: list[bool]) -> list[str]:
+    """Join lines that PDF layout wrapped mid-sentence; keep paragraph and heading breaks.
+
+    A line is a soft wrap when it is (nearly) as wide as the page's full lines and does not end a
+    sentence, and the next line neither starts a heading ('一、', '（二）', '1.', '第三条', '附件')
+    nor is indented. Short lines (titles, headings, signatures) always keep their break, and
+    pages that do not read as prose (tables, cover pages) are left alone.
+    """
+    nonempty = [line for line in lines if line]
+    widths = sorted(_width(line) for line in nonempty)
+    if len(widths) < 2:
+        return lines
+    # only prose pages: Chinese prose lines nearly all carry punctuation, table rows rarely do
+    if sum(1 for line in nonempty if _PROSE_PUNCT_RE.search(line)) < 0.25 * len(nonempty):
+        return lines
+    full = widths[int(0.9 * (len(widths) - 1))]
+    if full < 15:
+        return lines
+    out: list[str] = []
+    joinable = False
+    for line, indent in zip(lines, indented):
+        if out and joinable and line and not indent and not _HEADING_START_RE.match(line):
+            prev = out[-1]
+            # English wraps at a space; Chinese wraps anywhere, even inside a number ('（2' / '021年')
+            english = not has_cjk(prev) and prev[-1:].isalnum() and line[:1].isalnum()
+            out[-1] = prev + (" " if english else "") + line
+        else:
+            out.append(line)
+        joinable = bool(line) and _width(line) >= 0.9 * full and not _ends_sentence(line)
+    return out
+
+
+_RADICALS: dict[int, str] | None = None
+
+
+def _fix_radicals(text: str) -> str:
+    """Some Chinese PDF fonts map glyphs to Kangxi radicals ('⼀' U+2F00) or compatibility
+    ideographs instead of the ordinary characters ('一'); map them back (their NFKC form)."""
+    global _RADICALS
+    if _RADICALS is None:
+        table: dict[int, str] = {}
+        for cp in [*range(0x2E80, 0x2FE0), *range(0xF900, 0xFB00)]:
+            norm = unicodedata.normalize("NFKC", chr(cp))
+            if norm != chr(cp) and len(norm) == 1:
+                table[cp] = norm
+        _RADICALS = table
+    return text.translate(_RADICALS)
+
+
+# '第三条 本方案…': the space after an article number is real, keep exactly one
+_ARTICLE_RE = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条款])[ \t\u3000\u00a0]+(?=\S)")
+
+
+def _clean_line(line: str) -> str:
+    """Strip a line and remove the spaces pypdf put between CJK characters."""
+    line = line.strip(" \t\u3000\u00a0")
+    m = _ARTICLE_RE.match(line)
+    if m:
+        return m.group(1) + " " + _CJK_SPACE_RE.sub("", line[m.end() :])
+    return _CJK_SPACE_RE.sub("", line)
+
+
+def clean_pdf_text(text: str) -> str:
+    """Undo pypdf extraction artefacts on one page's text.
+
+    Removes spaces pypdf inserts between Chinese characters, drops page-number lines, rejoins
+    one-character lines and soft-wrapped lines, strips trailing spaces and collapses blank runs,
+    while every heading ('一、总体要求', '（二）…', '第三条', '附件') still starts its own line.
+    """
+    text = _fix_radicals(_normalise_newlines(text)).replace("\x00", "")
+    raw = _merge_char_lines(_drop_page_numbers(text.split("\n")))
+    indented = [bool(re.match(r"[ \t\u3000\u00a0]{2,}|\u3000", line)) and bool(line.strip()) for line in raw]
+    lines = [_clean_line(line) for line in raw]
+    lines = _reflow(lines, indented)
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+# =================================================================================================
+# PDF
+
+
+def _open_pdf(path: Path) -> Any:
+    """Open (and if needed decrypt with the empty password) a PDF, or raise a LoadError."""
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+        if b"%PDF-" not in head:
+            raise LoadError("corrupt PDF: not a PDF file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = PdfReader(str(path), strict=False)
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except DependencyError:
+                raise LoadError("encrypted PDF: AES decryption needs the 'cryptography' package") from None
+            if not ok:
+                raise LoadError("encrypted PDF: needs a password")
+        if len(reader.pages) == 0:
+            raise LoadError("corrupt PDF: no pages")
+        return reader
+    except LoadError:
+        raise
+    except Exception as exc:  # pypdf raises many types (PdfReadError, KeyError, ValueError…)
+        raise LoadError(f"corrupt PDF: {_short(exc)}") from None
+
+
+def _mostly_single_chars(text: str) -> bool:
+    """pypdf's plain mode puts each separately placed glyph on its own line; detect such pages."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    return len(lines) >= 8 and sum(1 for line in lines if len(line) == 1) >= 0.6 * len(lines)
+
+
+def _page_text(page: Any) -> str:
+    """Plain extraction; pages whose glyphs are placed one by one are re-read in layout mode,
+    which rebuilds lines from positions (slower, so only when needed)."""
+    raw = page.extract_text() or ""
+    if _mostly_single_chars(raw):
+        try:
+            layout = page.extract_text(extraction_mode="layout") or ""
+        except Exception:
+            layout = ""
+        if layout.strip():
+            return layout
+    return raw
+
+
+def _iter_reader_pages(reader: Any) -> Iterator[Page]:
+    """One cleaned Page per PDF page; a single unreadable page becomes empty, not fatal."""
+    n = len(reader.pages)
+    failures = 0
+    last_error: Exception | None = None
+    for i in range(n):
+        try:
+            with warnings.catch_warnings():  # held per page, never across a yield
+                warnings.simplefilter("ignore")
+                raw = _page_text(reader.pages[i])
+        except Exception as exc:
+            failures += 1
+            last_error = exc
+            raw = ""
+        yield Page(number=i + 1, text=clean_pdf_text(raw))
+    if failures == n and last_error is not None:
+        raise LoadError(f"corrupt PDF: {_short(last_error)}")
+
+
+def iter_pdf_pages(path: Path) -> Iterator[Page]:
+    """Stream a PDF's pages as cleaned text, one at a time (bounded memory for long documents).
+
+    Raises LoadError (lazily, on iteration) for corrupt or password-protected files.
+    """
+    reader = _open_pdf(Path(path))
+    yield from _iter_reader_pages(reader)
+
+
+def _pdf_title(reader: Any) -> str | None:
+    try:
+        meta = reader.metadata
+        title = meta.title if meta is not None else None
+        return str(title).strip() if title else None
+    except Exception:
+        return None
+
+
+def _load_pdf(path: Path) -> tuple[list[Page], str | None]:
+    """All pages plus the /Title; a PDF with (almost) no text anywhere is a scan needing OCR."""
+    reader = _open_pdf(path)
+    title = _pdf_title(reader)
+    pages = list(_iter_reader_pages(reader))
+    # distinct page texts, so a stamp or watermark repeated on every scanned page does not count
+    distinct = {re.sub(r"[\W_]+", "", p.text) for p in pages}
+    if sum(len(t) for t in distinct) < _OCR_MIN_CHARS:
+        raise LoadError("no text layer: needs OCR")
+    return pages, title
+
+
+# =================================================================================================
+# DOCX
+
+
+def _docx_blocks(container: Any) -> Iterator[str]:
+    """Paragraph and table text in document order; each table row becomes one tab-joined line."""
+    from docx.table import Table
+
+    for block in container.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells: list[str] = []
+                previous = None
+                for cell in row.cells:
+                    if cell._tc is previous:  # a horizontally merged cell repeats for each column
+                        continue
+                    previous = cell._tc
+                    cells.append(" ".join(" ".join(_docx_blocks(cell)).split()))
+                if any(cells):
+                    yield "\t".join(cells)
+        else:
+            yield block.text
+
+
+def _load_docx(path: Path) -> tuple[list[Page], str | None]:
+    import docx
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if head.startswith(b"\xd0\xcf\x11\xe0"):
+            raise LoadError("corrupt DOCX: not a valid Word file (old .doc format or encrypted)")
+        document = docx.Document(str(path))
+        lines: list[str] = []
+        for block in _docx_blocks(document):
+            lines.extend(line.rstrip() for line in _normalise_newlines(block).split("\n"))
+        style_title = None
+        for paragraph in document.paragraphs:
+            name = (paragraph.style.name if paragraph.style is not None else "") or ""
+            if name.lower() in ("title", "标题") and paragraph.text.strip():
+                style_title = " ".join(paragraph.text.split())
+                break
+        core_title = (document.core_properties.title or "").strip() or None
+    except LoadError:
+        raise
+    except Exception:  # zipfile.BadZipFile, KeyError, PackageNotFoundError, lxml errors…
+        raise LoadError("corrupt DOCX: not a valid Word file") from None
+    text = "\n".join(line for line in lines if line.strip())
+    hint = style_title if not is_junk_title(style_title) else core_title
+    return [Page(number=None, text=text)], hint
+
+
+# =================================================================================================
+# HTML
+
+_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.IGNORECASE)
+_XML_ENC_RE = re.compile(rb"""<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_\-]+)""", re.IGNORECASE)
+_GB_ALIASES = {"gb2312", "gbk", "x-gbk", "gb_2312-80", "cp936", "euc-cn", "gb18030", "ms936", "windows-936"}
+
+
+def decode_html(data: bytes) -> str:
+    """Decode a web page: BOM, then its declared charset (GBK pages are common), then UTF-8/GB18030.
+
+    GB2312/GBK declarations are decoded as GB18030 (a superset), and a wrong declaration falls back
+    to strict detection rather than producing mojibake.
+    """
+    if data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return decode_text(data)
+    head = data[:4096]
+    m = _CHARSET_RE.search(head) or _XML_ENC_RE.search(head)
+    if m:
+        codec = m.group(1).decode("ascii").lower()
+        if codec in _GB_ALIASES:
+            codec = "gb18030"
+        try:
+            text = data.decode(codec)
+            if not _looks_binary(text):
+                return _normalise_newlines(text)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_text(data)
+
+
+_TABLE_ROW_RE = re.compile(r"^\|(.*)\|\s*$")
+
+
+def _clean_html_lines(text: str) -> str:
+    """Drop navigation chrome lines and turn trafilatura's '| a | b |' rows into tab-joined cells."""
+    out: list[str] = []
+    for line in _normalise_newlines(text).split("\n"):
+        line = line.strip()
+        if not line or is_navigation_line(line):
+            continue
+        m = _TABLE_ROW_RE.match(line)
+        if m:
+            cells = [c.strip() for c in m.group(1).split("|")]
+            if all(re.fullmatch(r":?-{3,}:?", c) for c in cells if c):
+                continue  # markdown separator row
+            line = "\t".join(cells)
+        out.append(line)
+    return "\n".join(out)
+
+
+_BLOCK_TAGS = (
+    "p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "section",
+    "article", "blockquote", "pre", "dd", "dt", "ul", "ol", "title",
+)
+_DROP_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "select", "head")
+
+
+def _fallback_html_text(html: str) -> str:
+    """Plain text of a page when trafilatura finds no article: block elements become lines."""
+    import lxml.html
+
+    html = re.sub(r"^\s*<\?xml[^>]*\?>", "", html)
+    root = lxml.html.fromstring(html)
+    for el in list(root.iter(*_DROP_TAGS)):
+        el.drop_tree()
+    for el in root.iter(*_BLOCK_TAGS):
+        el.tail = "\n" + (el.tail or "")
+    for el in root.iter("td", "th"):
+        el.tail = "\t" + (el.tail or "")
+    return "\n".join(line.strip() for line in root.text_content().split("\n"))
+
+
+def _html_title(html: str) -> str | None:
+    """<title> with the site / column suffix removed ('标题_新闻中心_某医院' → '标题')."""
+    m = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
+    if not m:
+        return None
+    import html as _html
+
+    title = " ".join(_html.unescape(m.group(1)).split())
+    parts = [p.strip() for p in re.split(r"\s*(?:_|\||｜| - | — |--)\s*", title) if p.strip()]
+    return parts[0] if parts else None
+
+
+def _load_html(data: bytes) -> tuple[list[Page], str | None, str | None]:
+    """Main text via trafilatura (headings and paragraphs kept as lines, tables row by row)."""
+    html = decode_html(data)
+    text = ""
+    title: str | None = None
+    date: str | None = None
+    try:
+        import trafilatura
+
+        doc = trafilatura.bare_extraction(
+            html,
+            include_comments=False,
+            include_tables=True,
+            favor_recall=True,
+            with_metadata=True,
+        )
+        if doc is not None:
+            text = getattr(doc, "text", None) or ""
+            title = getattr(doc, "title", None)
+            date = getattr(doc, "date", None)
+    except Exception:  # trafilatura missing a dependency, or choking on odd markup
+        text = ""
+    text = _clean_html_lines(text)
+    if len(re.sub(r"\s+", "", text)) < 20:
+        try:
+            text = _clean_html_lines(_fallback_html_text(html))
+        except Exception:
+            pass
+    if not text.strip():
+        raise LoadError("no text found")
+    if is_junk_title(title, has_cjk(text[:5000])):
+        title = _html_title(html)
+    return [Page(number=None, text=text)], title, (parse_date(date) if date else None)
+
+
+# =================================================================================================
+# TXT / MD
+
+
+def _md_title(text: str) -> str | None:
+    m = re.search(r"^#\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
+    return m.group(1).strip() if m else None
+
+
+# =================================================================================================
+# entry point
+
+
+def _check_text(pages: list[Page]) -> None:
+    if not any(p.text.strip() for p in pages):
+        raise LoadError("no text found")
+
+
+def load_file(path: Path, doc: str) -> LoadedDocument:
+    """Load one file into pages + metadata; `doc` is the caller's display name (relative path).
+
+    Raises LoadError(reason) for anything that cannot become text.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise LoadError(f"unsupported file type: {suffix or '(no extension)'}")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise LoadError(f"cannot read file: {_short(exc.strerror or exc)}") from None
+    if size == 0:
+        raise LoadError("empty file")
+    try:
+        doc_id = file_sha256(path)
+        data = path.read_bytes() if suffix not in (".pdf",) else b""
+    except OSError as exc:
+        raise LoadError(f"cannot read file: {_short(exc.strerror or exc)}") from None
+
+    hint: str | None = None
+    extra_date: str | None = None
+    try:
+        if suffix == ".pdf":
+            file_type = "pdf"
+            pages, hint = _load_pdf(path)
+        elif suffix == ".docx":
+            file_type = "docx"
+            if not zipfile.is_zipfile(io.BytesIO(data)):
+                raise LoadError("corrupt DOCX: not a valid Word file")
+            pages, hint = _load_docx(path)
+        elif suffix in (".html", ".htm"):
+            file_type = "html"
+            pages, hint, extra_date = _load_html(data)
+        else:
+            file_type = suffix[1:]
+            text = decode_text(data)
+            pages = [Page(number=None, text=text)]
+            if file_type == "md":
+                hint = _md_title(text)
+        _check_text(pages)
+        full_text = "\n".join(p.text for p in pages)
+        meta = extract_meta(full_text, title_hint=hint)
+    except LoadError:
+        raise
+    except Exception as exc:  # a bug or an unforeseen library error must still not escape raw
+        raise LoadError(f"cannot read {suffix[1:].upper()}: {_short(exc)}") from None
+    if meta.date is None and extra_date:
+        meta.date = extra_date
+    if not meta.title:
+        meta.title = path.stem
+    return LoadedDocument(doc_id=doc_id, doc=doc, file_type=file_type, pages=pages, meta=meta)
+
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "LoadError",
+    "clean_pdf_text",
+    "decode_html",
+    "decode_text",
+    "file_sha256",
+    "iter_pdf_pages",
+    "load_file",
+]
