@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", help='JSON list of earlier user questions, e.g. \'["千县工程重点建设哪些中心？"]\'')
     p.add_argument("--json", action="store_true", help="print the Answer JSON")
     p.add_argument("--generator", choices=["extractive", "openai", "llamacpp"], help="override the configured generator")
+    p.add_argument("--top-k", type=int, help="passages handed to the generator")
+    p.add_argument("--doc", action="append", help="only this document (name as ingested); repeatable")
+    p.add_argument("--doc-type", help="only documents of this type (e.g. policy, news)")
+    p.add_argument("--date-from", help="only documents dated on or after YYYY-MM-DD")
+    p.add_argument("--date-to", help="only documents dated on or before YYYY-MM-DD")
 
     p = sub.add_parser("serve", help="serve the chat UI")
     _common(p)
@@ -122,9 +127,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from assistant import Assistant, AssistantError
+    from assistant import AskOptions, Assistant, AssistantError
 
     history: list[str] = []
+    for flag in ("date_from", "date_to"):
+        value = getattr(args, flag)
+        if value and not _is_iso_date(value):
+            print(f"--{flag.replace('_', '-')}: expected YYYY-MM-DD, got {value!r}", file=sys.stderr)
+            return EXIT_USAGE
     if args.history:
         try:
             history = json.loads(args.history)
@@ -137,7 +147,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = _settings(args, extra)
     try:
         assistant = Assistant.from_settings(settings)
-        answer = assistant.ask(args.question, history)
+        options = AskOptions(
+            top_k=args.top_k, docs=args.doc, doc_type=args.doc_type, date_from=args.date_from, date_to=args.date_to
+        )
+        answer = assistant.ask(args.question, history, options)
     except AssistantError as exc:
         raise Fatal(str(exc)) from exc
     if args.json:
@@ -145,6 +158,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         print(answer.render_text())
     return EXIT_OK
+
+
+def _is_iso_date(text: str) -> bool:
+    from datetime import date
+
+    try:
+        date.fromisoformat(text)
+        return True
+    except ValueError:
+        return False
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

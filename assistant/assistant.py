@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from assistant.retrieval import Candidate, Filters, HybridRetriever
 from assistant.rewrite import Rewriter, normalize_question
 from ingest.embeddings import Embedder, ModelError
 from ingest.knowledge_base import DocumentRecord, KnowledgeBase, KnowledgeBaseError
-from ingest.pipeline import IngestReport, ingest_paths
+from ingest.pipeline import IngestReport, ingest_paths, read_ingest_log
 from settings import Settings
 
 RETRIEVED_SHOWN = 10
@@ -82,7 +81,6 @@ class Assistant:
         self.retriever = HybridRetriever(kb, settings.retrieval)
         self._generators: dict[str, Generator] = {}
         self._lock = threading.Lock()
-        self._log_path = settings.data_path / "ingest-log.jsonl"
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> "Assistant":
@@ -208,9 +206,7 @@ class Assistant:
 
     def add_documents(self, paths: list[Path], on_file: Callable[[str, str], None] | None = None) -> IngestReport:
         """Ingest files (e.g. uploads) into the knowledge base the assistant reads."""
-        report = ingest_paths(self.kb, paths, show_progress=False, on_file=on_file)
-        self._log(report)
-        return report
+        return ingest_paths(self.kb, paths, show_progress=False, on_file=on_file)
 
     def remove_document(self, name: str) -> int:
         removed = self.kb.remove_name(name)
@@ -221,18 +217,8 @@ class Assistant:
         return self.kb.documents()
 
     def ingest_failures(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The most recent per-file ingest errors recorded by `add_documents`."""
-        if not self._log_path.exists():
-            return []
-        lines = self._log_path.read_text(encoding="utf-8").splitlines()[-limit:]
-        return [json.loads(line) for line in lines if line.strip()]
-
-    def _log(self, report: IngestReport) -> None:
-        if not report.failures:
-            return
-        with self._log_path.open("a", encoding="utf-8") as fh:
-            for f in report.failures:
-                fh.write(json.dumps({"time": time.time(), "path": f.path, "reason": f.reason}, ensure_ascii=False) + "\n")
+        """The most recent per-file ingest errors (CLI runs and uploads alike)."""
+        return read_ingest_log(self.settings.data_path, limit)
 
 
 def _ms(t0: float) -> float:

@@ -25,6 +25,7 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.loaders import SUPPORTED_SUFFIXES, load_file
 
 MANIFEST = "manifest.json"
+INGEST_LOG = "ingest-log.jsonl"
 _SKIPPED_NAMES = {MANIFEST, "readme.md"}
 _EMBED_BATCH = 64
 
@@ -172,7 +173,32 @@ def ingest_paths(
     kb.lexical()  # rebuild and persist the BM25 index once, not per document
     report.failed = len([f for f in report.failures if not f.reason.startswith("unreadable manifest")])
     report.seconds = time.perf_counter() - started
+    _log_failures(kb.root / INGEST_LOG, report)
     return report
+
+
+def _log_failures(path: Path, report: IngestReport) -> None:
+    """Append per-file errors to the data dir's ingest log (the UI's corpus view shows them)."""
+    if not report.failures:
+        return
+    with path.open("a", encoding="utf-8") as fh:
+        for f in report.failures:
+            fh.write(json.dumps({"time": time.time(), "path": f.path, "reason": f.reason}, ensure_ascii=False) + "\n")
+
+
+def read_ingest_log(data_dir: Path, limit: int = 50) -> list[dict]:
+    """The most recent per-file ingest errors, newest last."""
+    path = data_dir / INGEST_LOG
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()[-limit:]
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by a kill; the rest is still useful
+    return out
 
 
 class _Meter:
