@@ -103,7 +103,7 @@ class AnswerSettings(BaseModel):
     )
     refusal_sentence: str = Field(DEFAULT_REFUSAL, description="The fixed sentence returned when evidence is lacking.")
     min_coverage: float = Field(
-        0.57, ge=0, le=1,
+        0.55, ge=0, le=1,
         description="Refuse when the IDF-weighted share of the question's key terms found in the best "
         "passages is below this (calibrated on the dev questions).",
     )

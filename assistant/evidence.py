@@ -32,7 +32,7 @@ def pos_weight(flag: str) -> float:
     if flag.startswith(("n", "m", "eng", "x", "j", "l", "i")) or flag in {"nz", "t", "s"}:
         return 1.0
     if flag.startswith("v"):
-        return 0.35 if flag != "vn" else 0.8
+        return 0.15 if flag != "vn" else 0.8
     return 0.4
 
 

@@ -14,9 +14,15 @@ from collections.abc import Callable
 
 from ingest.lexical import STOPWORDS, ChineseTokenizer
 
-_PRONOUN = re.compile(r"(它们|它|其|该|此|这个|那个|这些|那些|上述|他们|前者|后者)")
+# Anaphora, minus the common words that merely contain such a character (其他, 此外, 尤其, …).
+_PRONOUN = re.compile(
+    r"(?<![尤极及与])(它们|它|他们|(?<!其)他|她|其(?![他余实次])|该(?![当])|(?<![因如彼为由])此(?![外])"
+    r"|这个|那个|这些|那些|这次|这项|上述|前者|后者)"
+)
+# Words that name a specific thing: a question with none of these leans on the conversation.
+_SPECIFIC_FLAGS = ("nr", "ns", "nt", "nz", "eng")
 _ELLIPTIC_HEAD = re.compile(r"^(那么|那|还有|另外|以及|而|再)")
-_ELLIPTIC_TAIL = re.compile(r"(呢|怎么样|如何)[?？]?$")
+_ELLIPTIC_TAIL = re.compile(r"呢[?？]?$")
 _QUESTION_WORDS = re.compile(r"(什么|哪些|哪个|哪一|哪几|哪里|哪年|几|多少|是否|如何|怎样|怎么|谁|吗|呢)")
 
 
@@ -26,14 +32,27 @@ def normalize_question(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def is_followup(question: str, history: list[str]) -> bool:
-    """Whether the question leans on the conversation (pronoun, ellipsis) rather than standing alone."""
+def is_followup(question: str, history: list[str], tokenizer: ChineseTokenizer | None = None) -> bool:
+    """Whether the question leans on the conversation (pronoun, ellipsis, no subject of its own)."""
     if not history:
         return False
     core = question.strip()
     if _PRONOUN.search(core) or _ELLIPTIC_HEAD.search(core) or _ELLIPTIC_TAIL.search(core):
         return True
-    return len(re.sub(r"[\W_]", "", core)) <= 5
+    if len(re.sub(r"[\W_]", "", core)) <= 5:
+        return True
+    if tokenizer is not None:
+        return not any(_is_specific(word, flag) for word, flag in tokenizer.tagged(core))
+    return False
+
+
+def _is_specific(word: str, flag: str) -> bool:
+    """A name, place, organisation, domain term, number or long noun: enough to stand alone."""
+    if any(ch.isdigit() for ch in word):
+        return True
+    if flag.startswith(_SPECIFIC_FLAGS):
+        return True
+    return flag.startswith("n") and len(word) >= 4
 
 
 class Rewriter:
@@ -46,7 +65,7 @@ class Rewriter:
     def rewrite(self, question: str, history: list[str]) -> str | None:
         """The standalone form of `question`, or None when it already stands alone."""
         history = [normalize_question(h) for h in history if h and h.strip()]
-        if not is_followup(question, history):
+        if not is_followup(question, history, self.tokenizer):
             return None
         standalone = self._standalone_history(history)
         if self.llm is not None:
@@ -62,7 +81,7 @@ class Rewriter:
         """Earlier questions may themselves be follow-ups: resolve them in order."""
         resolved: list[str] = []
         for q in history:
-            if resolved and is_followup(q, resolved):
+            if resolved and is_followup(q, resolved, self.tokenizer):
                 resolved.append(self._rule_rewrite(q, resolved))
             else:
                 resolved.append(q)
@@ -83,15 +102,22 @@ class Rewriter:
         subject = self.subject(previous)
         if match and subject and subject not in q:
             return q[: match.start()] + subject + q[match.end() :]
-        # Ellipsis: keep the new focus, borrow the earlier question's content terms.
-        focus = _ELLIPTIC_TAIL.sub("", _ELLIPTIC_HEAD.sub("", q)).strip(" ,，?？")
+        elliptic = bool(_ELLIPTIC_HEAD.search(q) or _ELLIPTIC_TAIL.search(q))
+        focus = _ELLIPTIC_TAIL.sub("", _ELLIPTIC_HEAD.sub("", q)).strip(" ,，?？") if elliptic else q
+        # Borrow the earlier question's content words; in an ellipsis (那X呢) the new focus X takes
+        # the place of the earlier person, so names are not carried over.
         context = [
-            w for w in self.tokenizer.cut(previous)
+            w for w, flag in self.tokenizer.tagged(previous)
             if w not in STOPWORDS and len(w) >= 2 and not _QUESTION_WORDS.search(w) and w not in focus
+            and not (elliptic and flag == "nr")
         ]
+        if not context:
+            return q
+        if not elliptic:
+            return f"{''.join(context)} {q}"
         asked = _QUESTION_WORDS.search(previous)
-        tail = previous[asked.start() :] if asked else ""
-        return f"{''.join(context)}{focus}{tail}" if context else q
+        tail = previous[asked.start() :] if asked else "?"
+        return f"{''.join(context)} {focus}{tail}"
 
 
 def _llm_prompt(history: list[str], question: str) -> str:

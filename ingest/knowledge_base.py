@@ -161,6 +161,7 @@ class KnowledgeBase:
     def _check_model(self) -> None:
         stored = self._meta("model_id")
         if stored is None:
+            self._set_meta("tokenizer", self.tokenizer.fingerprint)
             self._set_meta("model_id", self.embedder.model_id)
             self._set_meta("schema_version", str(SCHEMA_VERSION))
             self._set_meta("generation", "0")
@@ -373,6 +374,8 @@ class KnowledgeBase:
     def lexical(self) -> LexicalIndex:
         """The BM25 index matching the manifest, loaded or rebuilt as needed."""
         with self._lock:
+            if self._meta("tokenizer") != self.tokenizer.fingerprint:
+                self._retokenize()
             generation = self.generation
             if self._lexical is not None and self._lexical_generation == generation:
                 return self._lexical
@@ -389,6 +392,18 @@ class KnowledgeBase:
                 pass  # a read-only data dir still answers; it rebuilds in memory next time
             self._lexical, self._lexical_generation = index, generation
             return index
+
+    def _retokenize(self) -> None:
+        """The tokenizer settings changed since the tokens were stored: recompute them all, once."""
+        rows = self._db.execute("SELECT chunk_id, text, meta FROM chunks").fetchall()
+        self._db.execute("BEGIN IMMEDIATE")
+        for cid, text, meta in rows:
+            chunk = Chunk.from_metadata(text, json.loads(meta))
+            tokens = "\x1f".join(self.tokenizer.tokenize(self.index_text(chunk)))
+            self._db.execute("UPDATE chunks SET tokens=? WHERE chunk_id=?", (tokens, cid))
+        self._set_meta("tokenizer", self.tokenizer.fingerprint)
+        self._bump_generation()
+        self._db.execute("COMMIT")
 
     def lexical_search(self, query: str, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         return self.lexical().search(self.tokenizer.tokenize(query), k, allowed)

@@ -7,6 +7,7 @@ Chroma store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -52,6 +53,10 @@ class ChineseTokenizer:
         if cfg.user_dict:
             self._jieba.load_userdict(str(cfg.user_dict))
         self._pos = None
+        words_text = resources.files("ingest").joinpath("domain_words.txt").read_text(encoding="utf-8")
+        extra = cfg.user_dict.read_text(encoding="utf-8") if cfg.user_dict else ""
+        blob = f"v1|{self.mode}|{words_text}|{extra}"
+        self.fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def cut(self, text: str) -> list[str]:
         """Precise-mode jieba words (no sub-words), for key terms and follow-up subjects."""

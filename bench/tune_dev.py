@@ -1,0 +1,128 @@
+"""Choose chunk size, BM25 tokens, fusion and the refusal threshold by measurement on the DEV set.
+
+The test set gates CI and is never tuned on; this script reads only the dev questions.
+
+    .venv/bin/python bench/tune_dev.py [--questions evals/questions/dev.jsonl] [--corpus corpus]
+
+Prints retrieval metrics (hit@1/3/5, MRR) per configuration, and for the chosen configuration the
+refusal trade-off: correct-refusal rate on unanswerable questions vs false-refusal rate on
+answerable ones, for a sweep of `answer.min_coverage`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from settings import Settings, configure_offline, load_settings
+
+configure_offline()
+
+from assistant import Assistant  # noqa: E402
+from assistant.evidence import coverage, key_terms  # noqa: E402
+from assistant.rewrite import normalize_question  # noqa: E402
+from evals.metrics import score_question  # noqa: E402
+from ingest.embeddings import Embedder  # noqa: E402
+
+console = Console()
+
+
+def _with(settings: Settings, section: str, **values) -> Settings:
+    return settings.model_copy(update={section: getattr(settings, section).model_copy(update=values)})
+
+
+def retrieval_scores(assistant: Assistant, questions: list[dict]) -> dict[str, float]:
+    """Mean hit@k / MRR over answerable questions, from the same Answer records the evals use."""
+    rows = []
+    for q in questions:
+        if not q["evidence"]:
+            continue
+        answer = assistant.ask(q["question"], q.get("history")).to_json()
+        rows.append(score_question(q, answer))
+    n = len(rows) or 1
+    return {k: sum(float(r[k] or 0) for r in rows) / n for k in ("hit@1", "hit@3", "hit@5", "mrr")}
+
+
+def question_coverage(assistant: Assistant, q: dict) -> float:
+    """The refusal gate's input for one question (what the threshold is compared with)."""
+    rewriter = assistant._rewriter("extractive")
+    query = normalize_question(q["question"])
+    query = rewriter.rewrite(query, q.get("history") or []) or query
+    result = assistant.retriever.retrieve(query, assistant.settings.retrieval.top_k)
+    terms = key_terms(query, assistant.kb.tokenizer, assistant.kb.lexical())
+    return coverage(terms, [c.chunk.text for c in result.candidates])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--questions", type=Path, default=Path("evals/questions/dev.jsonl"))
+    parser.add_argument("--corpus", type=Path, default=Path("corpus"))
+    parser.add_argument("--chunk-sizes", default="200,300,450")
+    args = parser.parse_args()
+    questions = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+    console.print(f"[bold]dev set[/]: {args.questions} ({len(questions)} questions, "
+                  f"{sum(1 for q in questions if q['evidence'])} answerable)")
+    base = load_settings()
+    embedder = Embedder.from_settings(base)
+    tmp = Path(tempfile.mkdtemp(prefix="qianxian-tune-"))
+
+    table = Table(title="retrieval on dev (answerable questions)")
+    for col in ("chunk", "tokens", "fusion", "dense w", "hit@1", "hit@3", "hit@5", "MRR", "s"):
+        table.add_column(col, justify="right")
+    best: tuple[float, Settings] | None = None
+    for size in [int(x) for x in args.chunk_sizes.split(",")]:
+        sized = _with(base.model_copy(update={"data_dir": tmp / f"c{size}"}), "chunking", max_chars=size,
+                      overlap_chars=max(30, size // 5))
+        Assistant.from_settings(sized, embedder).add_documents([args.corpus])
+        for tokens in ("jieba", "bigram", "jieba+bigram"):
+            tokened = _with(sized, "lexical", tokenizer=tokens)
+            configs = [("weighted", w) for w in (0.2, 0.3, 0.4, 0.5, 0.6)] + [("rrf", 0.5)]
+            configs += [("bm25 only", None), ("dense only", None)] if tokens == "jieba+bigram" else []
+            for fusion, weight in configs:
+                if fusion == "bm25 only":
+                    cfg = _with(tokened, "retrieval", use_dense=False)
+                elif fusion == "dense only":
+                    cfg = _with(tokened, "retrieval", use_lexical=False)
+                else:
+                    cfg = _with(tokened, "retrieval", fusion=fusion, dense_weight=weight)
+                t0 = time.perf_counter()
+                scores = retrieval_scores(Assistant.from_settings(cfg, embedder), questions)
+                table.add_row(str(size), tokens, fusion, "-" if weight is None else f"{weight:.1f}",
+                              *(f"{scores[k]:.3f}" for k in ("hit@1", "hit@3", "hit@5", "mrr")),
+                              f"{time.perf_counter() - t0:.0f}")
+                key = scores["mrr"] + scores["hit@5"]
+                if weight is not None and (best is None or key > best[0]):
+                    best = (key, cfg)
+    console.print(table)
+    assert best is not None
+    chosen = best[1]
+    r = chosen.retrieval
+    console.print(f"[bold]chosen[/] (max MRR + hit@5): chunk {chosen.chunking.max_chars}, tokens "
+                  f"{chosen.lexical.tokenizer}, fusion {r.fusion}, dense_weight {r.dense_weight}")
+
+    assistant = Assistant.from_settings(chosen, embedder)
+    cov = [(question_coverage(assistant, q), bool(q["evidence"])) for q in questions]
+    sweep = Table(title="refusal threshold (answer.min_coverage) on dev")
+    for col in ("threshold", "correct refusals (unanswerable)", "false refusals (answerable)", "accuracy"):
+        sweep.add_column(col, justify="right")
+    n_un = sum(1 for _, a in cov if not a) or 1
+    n_an = sum(1 for _, a in cov if a) or 1
+    for t in [x / 100 for x in range(30, 81, 5)]:
+        correct = sum(1 for c, a in cov if not a and c < t)
+        false = sum(1 for c, a in cov if a and c < t)
+        acc = (correct + (n_an - false)) / len(cov)
+        sweep.add_row(f"{t:.2f}", f"{correct}/{n_un} ({correct / n_un:.0%})", f"{false}/{n_an} ({false / n_an:.0%})",
+                      f"{acc:.3f}")
+    console.print(sweep)
+    console.print("coverage of each dev question (answerable=A, unanswerable=U): "
+                  + " ".join(f"{'A' if a else 'U'}{c:.2f}" for c, a in sorted(cov)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""The Gradio app, for real: the corpus ingested with the real model into a tmp data dir, the app
+launched on a free port and driven with gradio_client (the `/ask` and `/upload` endpoints) and
+through the functions its handlers call (uploads, corpus view, chat streaming)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from gradio_client import Client, handle_file
+
+REPO = Path(__file__).resolve().parent.parent
+# The repo's packages first: without this, pytest's rootdir entry (tests/) makes the test folder
+# tests/assistant/ shadow the `assistant` package as an empty namespace package.
+sys.path.insert(0, str(REPO))
+
+import ui  # noqa: E402
+from assistant import Assistant  # noqa: E402
+
+CORPUS = REPO / "corpus"
+FACT = "某县人民医院2025年新建了高压氧治疗中心，投入资金3200万元。"
+
+try:
+    from docgen import make_pdf
+except ImportError:  # pragma: no cover - docgen is another engineer's file; keep a fallback
+    def make_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
+        from reportlab.pdfbase import pdfmetrics
+        from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+        from reportlab.pdfgen import canvas
+
+        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+        c = canvas.Canvas(str(path), invariant=1)
+        if title:
+            c.setTitle(title)
+        for page in pages:
+            text = c.beginText(56, 780)
+            text.setFont("STSong-Light", 12)
+            for line in page.split("\n"):
+                text.textLine(line)
+            c.drawText(text)
+            c.showPage()
+        c.save()
+        return Path(path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def env(base_settings, embedder, tmp_path_factory):
+    data = tmp_path_factory.mktemp("ui-data")
+    settings = base_settings.model_copy(update={"data_dir": data})
+    assistant = Assistant.from_settings(settings, embedder=embedder)
+    report = assistant.add_documents([CORPUS])
+    assert report.failed == 0, report.failures
+    app = ui.build_app(assistant)
+    app.queue(default_concurrency_limit=settings.ui.concurrency_limit)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    client = Client(url, verbose=False)
+    yield SimpleNamespace(settings=settings, assistant=assistant, app=app, url=url, client=client,
+                          uploads=ui.uploads_dir(settings))
+    app.close()
+
+
+def uploaded_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# ------------------------------------------------------------------------------------------ /ask
+
+
+def test_ask_api_answers_with_citation(env):
+    answer = env.client.predict("广西有多少家医院纳入千县工程？", None, api_name="/ask")
+    assert answer["schema_version"] == 1
+    assert answer["refused"] is False
+    assert "44" in answer["answer"]
+    assert answer["citations"], answer
+    assert any("44家" in c["passage"] for c in answer["citations"])
+    for c in answer["citations"]:
+        assert f"[{c['n']}]" in answer["answer"]
+    assert len(answer["retrieved"]) >= 2
+
+
+def test_ask_api_refuses_off_topic(env):
+    answer = env.client.predict("今天南宁天气怎么样？", None, api_name="/ask")
+    assert answer["refused"] is True
+    assert answer["answer"] == env.settings.answer.refusal_sentence
+    assert answer["citations"] == []
+
+
+def test_ask_api_takes_history_and_rejects_bad_history(env):
+    history = [{"role": "user", "content": "广西有多少家医院纳入千县工程？"}, {"role": "assistant", "content": "44家[1]"}]
+    answer = env.client.predict("其中几家已建成三级综合医院？", history, api_name="/ask")
+    assert answer["schema_version"] == 1 and "answer" in answer
+    with pytest.raises(Exception, match="history"):
+        env.client.predict("千县工程是什么？", {"not": "a list"}, api_name="/ask")
+
+
+def test_only_ask_is_documented(env):
+    api = env.client.view_api(print_info=False, return_format="dict")
+    assert set(api["named_endpoints"]) == {"/ask"}
+    assert not api.get("unnamed_endpoints")
+    params = [p["parameter_name"] for p in api["named_endpoints"]["/ask"]["parameters"]]
+    assert params == ["question", "history"]
+
+
+def test_concurrent_users_get_their_own_answers(env):
+    questions = {"a": "广西有多少家医院纳入千县工程？", "b": "今天南宁天气怎么样？"}
+    results: dict[str, dict] = {}
+
+    def run(key: str) -> None:
+        results[key] = Client(env.url, verbose=False).predict(questions[key], None, api_name="/ask")
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in questions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert results["a"]["question"] == questions["a"] and results["a"]["refused"] is False
+    assert results["b"]["question"] == questions["b"] and results["b"]["refused"] is True
+
+
+def test_auth_applies_to_the_api(env):
+    app = ui.build_app(env.assistant)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, auth=[("tester", "secret")], prevent_thread_lock=True,
+               quiet=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        with pytest.raises(Exception):
+            Client(url, verbose=False).predict("千县工程是什么？", None, api_name="/ask")
+        answer = Client(url, auth=("tester", "secret"), verbose=False).predict(
+            "广西有多少家医院纳入千县工程？", None, api_name="/ask")
+        assert "44" in answer["answer"]
+    finally:
+        app.close()
+
+
+# ------------------------------------------------------------------------------------------ chat view
+
+
+def test_chat_stream_streams_steps_and_renders_citations(env):
+    steps = list(ui.chat_stream(env.assistant, "广西有多少家医院纳入千县工程？", [], []))
+    assert len(steps) >= 3  # user message, retrieval step, answer text, final
+    chat, history, sources, box = steps[-1]
+    assert box == ""
+    assert chat[0] == {"role": "user", "content": "广西有多少家医院纳入千县工程？"}
+    thoughts = [m for m in chat if m.get("metadata", {}).get("title")]
+    assert any("检索到" in m["metadata"]["title"] and m["metadata"]["status"] == "done" for m in thoughts)
+    final = chat[-1]["content"]
+    assert "44" in final and 'class="cite"' in final and 'href="#source-card-1"' in final
+    assert 'id="source-card-1"' in sources and "<mark>" in sources and "44家" in sources
+    assert [h["role"] for h in history] == ["user", "assistant"]
+    # a follow-up carries the session's history on
+    steps = list(ui.chat_stream(env.assistant, "其中几家已建成三级综合医院？", chat, history))
+    assert len(steps[-1][1]) == 4
+
+
+def test_chat_stream_refusal_looks_different(env):
+    chat, history, sources, _ = list(ui.chat_stream(env.assistant, "今天南宁天气怎么样？", [], []))[-1]
+    final = chat[-1]["content"]
+    assert 'class="refusal"' in final and "⚠ 根据现有资料无法回答该问题。" in final
+    assert "可能相关的段落" in final and 'class="cite"' not in final
+    assert "最接近的段落" in sources and "source-card related" in sources
+
+
+def test_chat_stream_shows_generator_error_readably(env):
+    cfg = env.settings
+    if not cfg.openai.base_url:
+        generator = "openai"
+    elif not cfg.llamacpp.model_path:
+        generator = "llamacpp"
+    else:
+        pytest.skip("both LLM generators are configured in this environment")
+    steps = list(ui.chat_stream(env.assistant, "广西有多少家医院纳入千县工程？", [], [], generator, 5, None))
+    final = steps[-1][0][-1]["content"]
+    assert "出错" in final
+    assert "Traceback" not in final
+
+
+def test_chat_stream_document_filter(env):
+    docs = ["news/2024-06-22_zsyy_guangxi_quality_workshop.txt"]
+    steps = list(ui.chat_stream(env.assistant, "广西有多少家医院纳入千县工程？", [], [], "extractive", 3, docs))
+    chat = steps[-1][0]
+    retrieval = next(m for m in chat if "检索到" in m.get("metadata", {}).get("title", ""))
+    assert "县域医院综合能力提升项目" not in retrieval["content"]  # the other document is filtered out
+
+
+# ------------------------------------------------------------------------------------------ uploads
+
+
+def test_upload_through_app_makes_fact_answerable(env, tmp_path):
+    pdf = make_pdf(tmp_path / "某县医院建设简报.pdf", [f"某县人民医院建设简报\n{FACT}\n该中心配备多人氧舱。"],
+                   title="某县人民医院建设简报")
+    note, corpus, *_ = env.client.predict([handle_file(str(pdf))], api_name="/upload")
+    assert "某县医院建设简报.pdf：已添加" in note, note
+    assert (env.uploads / "某县医院建设简报.pdf").is_file()
+    assert any("某县医院建设简报.pdf" in str(row) for row in corpus["data"])
+    answer = env.client.predict("某县人民医院2025年新建了什么治疗中心？投入资金多少？", None, api_name="/ask")
+    assert answer["refused"] is False, answer["answer"]
+    assert "高压氧" in answer["answer"]
+    assert any(c["doc"] == "某县医院建设简报.pdf" and "3200万元" in c["passage"] for c in answer["citations"])
+    # the same file again is recognised, not stored twice
+    note, *_ = env.client.predict([handle_file(str(pdf))], api_name="/upload")
+    assert "未变化" in note
+    assert uploaded_files(env.uploads).count("某县医院建设简报.pdf") == 1
+    assert not any(n.startswith("某县医院建设简报 (") for n in uploaded_files(env.uploads))
+
+
+def test_bad_uploads_are_refused_and_store_nothing(env, tmp_path):
+    before = uploaded_files(env.uploads)
+    n_docs = len(env.assistant.documents())
+    fake_pdf = tmp_path / "报告.pdf"
+    fake_pdf.write_bytes(os.urandom(4096))
+    exe = tmp_path / "setup.exe"
+    exe.write_bytes(b"MZ\x90\x00" + os.urandom(2000))
+    text_as_docx = tmp_path / "通知.docx"
+    text_as_docx.write_text("这其实是一个文本文件。", encoding="utf-8")
+    broken_pdf = tmp_path / "损坏.pdf"
+    broken_pdf.write_bytes(b"%PDF-1.7\n" + os.urandom(3000))  # right magic bytes, unreadable inside
+    results = ui.process_uploads(env.assistant, [fake_pdf, exe, text_as_docx, broken_pdf])
+    assert [r.status for r in results] == ["failed"] * 4, results
+    assert "内容与扩展名不符" in results[0].reason
+    assert "不支持的文件类型" in results[1].reason
+    assert "内容与扩展名不符" in results[2].reason
+    assert results[3].reason  # the loader's readable reason
+    for r in results:
+        assert "Traceback" not in r.reason and r.message().startswith("✖")
+    assert uploaded_files(env.uploads) == before
+    assert len(env.assistant.documents()) == n_docs
+    assert "失败" in ui.upload_report(results)
+
+
+def test_oversized_upload_is_refused(base_settings, embedder, tmp_path):
+    settings = base_settings.model_copy(update={
+        "data_dir": tmp_path / "data", "ui": base_settings.ui.model_copy(update={"max_upload_mb": 1})})
+    assistant = Assistant.from_settings(settings, embedder=embedder)
+    big = tmp_path / "大文件.txt"
+    big.write_text("千县工程" * 200_000, encoding="utf-8")  # 2.4 MB
+    [result] = ui.process_uploads(assistant, [big])
+    assert result.status == "failed" and "文件过大" in result.reason and "1 MB" in result.reason
+    assert uploaded_files(ui.uploads_dir(settings)) == []
+    assert assistant.documents() == []
+
+
+def test_safe_names_and_same_name_suffix(tmp_path):
+    assert ui.safe_filename("../../evil.txt") == "evil.txt"
+    assert ui.safe_filename("..\\..\\windows\\evil.txt") == "evil.txt"
+    assert ui.safe_filename("/etc/passwd") == "passwd"
+    assert ui.safe_filename("千县工程 通知?*<>.PDF") == "千县工程 通知____.pdf"
+    assert ui.safe_filename(".bashrc") == "bashrc"
+    assert ui.safe_filename("..") == "upload"
+    assert ui.safe_filename("国卫医政发〔2023〕12号.docx") == "国卫医政发〔2023〕12号.docx"
+    folder = tmp_path / "uploads"
+    src = tmp_path / "a.txt"
+    src.write_text("第一份内容：千县工程。", encoding="utf-8")
+    first = ui.store_upload(src, folder, 10**6, original_name="../../evil.txt")
+    assert first.path == (folder / "evil.txt").resolve() and first.new
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "uploads"]  # nothing outside uploads/
+    again = ui.store_upload(src, folder, 10**6, original_name="evil.txt")
+    assert again.path == first.path and not again.new
+    other = tmp_path / "b.txt"
+    other.write_text("第二份不同的内容：县医院。", encoding="utf-8")
+    second = ui.store_upload(other, folder, 10**6, original_name="sub/dir/evil.txt")
+    assert second.path.name == "evil (2).txt" and second.new
+    assert sorted(p.name for p in folder.iterdir()) == ["evil (2).txt", "evil.txt"]
+
+
+def test_type_sniffing():
+    assert ui.sniff_kind(b"%PDF-1.4\n...") == "pdf"
+    assert ui.sniff_kind("<!DOCTYPE html><html><body>千县工程</body></html>".encode()) == "html"
+    assert ui.sniff_kind("千县工程通知".encode("gb18030")) == "text"
+    assert ui.sniff_kind("千县工程通知".encode("utf-8")) == "text"
+    assert ui.sniff_kind(b"PK\x03\x04garbage") is None
+    assert ui.sniff_kind(b"\x00\x01\x02\x03" * 100) is None
+    with pytest.raises(ui.UploadError, match="内容与扩展名不符"):
+        ui.check_upload("页面.html", "只是普通文本".encode(), 10**6)
+    assert ui.check_upload("说明.md", "# 标题\n正文".encode(), 10**6) == "text"
+
+
+def test_corpus_view_and_delete(env, tmp_path):
+    rows = ui.corpus_rows(env.assistant)
+    assert len(rows[0]) == len(ui.CORPUS_HEADERS)
+    assert any("县域医院综合能力提升项目医学专科交流会" in r[0] for r in rows)
+    doc = tmp_path / "待删除的通知.txt"
+    doc.write_text("待删除的通知\n某市2026年计划新建远程心电诊断中心十二个。", encoding="utf-8")
+    [result] = ui.process_uploads(env.assistant, [doc])
+    assert result.status == "added", result
+    assert "待删除的通知.txt" in ui.document_names(env.assistant)
+    assert any(r[-1] == "待删除的通知.txt" and r[5] == "已入库（上传）" for r in ui.corpus_rows(env.assistant))
+    note = ui.delete_document(env.assistant, "待删除的通知.txt")
+    assert note == "已删除：待删除的通知.txt"
+    assert "待删除的通知.txt" not in ui.document_names(env.assistant)
+    assert not (env.uploads / "待删除的通知.txt").exists()
+    assert ui.delete_document(env.assistant, "待删除的通知.txt").startswith("未找到")
+    assert ui.delete_document(env.assistant, None) == "请先选择要删除的文档。"
+    assert isinstance(ui.failure_rows(env.assistant), list)
+
+
+# ------------------------------------------------------------------------------------------ serve
+
+
+def test_serve_refuses_public_host_without_auth(base_settings):
+    public = base_settings.model_copy(update={"ui": base_settings.ui.model_copy(update={"host": "0.0.0.0", "auth": []})})
+    with pytest.raises(ui.ServeError, match="auth"):
+        ui.serve(public)
+    bad_auth = base_settings.model_copy(
+        update={"ui": base_settings.ui.model_copy(update={"host": "0.0.0.0", "auth": ["no-colon"]})})
+    with pytest.raises(ui.ServeError, match="user:password"):
+        ui.serve(bad_auth)
+    assert ui._is_loopback("127.0.0.1") and ui._is_loopback("localhost") and ui._is_loopback("::1")
+    assert not ui._is_loopback("0.0.0.0") and not ui._is_loopback("192.168.1.5")

@@ -1,0 +1,140 @@
+"""The chat page in headless Chromium: ask, watch the answer stream in, click a citation.
+
+Needs Debian's `chromium` and `chromium-driver` (and `fonts-noto-cjk` for readable screenshots):
+    apt-get install -y chromium chromium-driver fonts-noto-cjk
+Without them the test fails (it does not skip): the UI is part of the product.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the repo's packages, not the namespace dir tests/assistant/
+
+import ui  # noqa: E402
+from assistant import Assistant  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOT = REPO / "artifacts" / "ui-answer.png"
+QUESTION = "广西有多少家医院纳入千县工程？"
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(base_settings, embedder, tmp_path_factory):
+    data = tmp_path_factory.mktemp("ui-browser-data")
+    settings = base_settings.model_copy(update={"data_dir": data})
+    assistant = Assistant.from_settings(settings, embedder=embedder)
+    report = assistant.add_documents([REPO / "corpus"])
+    assert report.failed == 0, report.failures
+    app = ui.build_app(assistant)
+    app.queue(default_concurrency_limit=settings.ui.concurrency_limit)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def driver():
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} not found: install Debian's browser and driver with "
+            "`apt-get install -y chromium chromium-driver fonts-noto-cjk`", pytrace=False)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="qianxian-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1400,1000", "--lang=zh-CN", f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    drv.set_page_load_timeout(60)
+    yield drv
+    drv.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def in_view(driver, element) -> bool:
+    """Fully visible in the window and inside its scrolling sources panel."""
+    return driver.execute_script(
+        """
+        const el = arguments[0], r = el.getBoundingClientRect();
+        const panel = document.getElementById('sources-panel');
+        const p = panel ? panel.getBoundingClientRect() : {top: 0, bottom: window.innerHeight};
+        const top = Math.max(0, p.top), bottom = Math.min(window.innerHeight, p.bottom);
+        return r.height > 0 && r.top >= top - 1 && r.bottom <= bottom + 1;
+        """,
+        element,
+    )
+
+
+def test_ask_stream_and_click_citation(app_url, driver):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(app_url)
+    box = WebDriverWait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "#question-box textarea"))
+    assert "千县工程政策问答助手" in driver.page_source
+    box.send_keys(QUESTION)
+    driver.find_element(By.ID, "send-button").click()
+
+    # the final render carries the timing line and citation links; streaming shows neither
+    WebDriverWait(driver, 90).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#chat .answer-meta")
+        and d.find_elements(By.CSS_SELECTOR, "#chat a.cite")
+        and d.find_elements(By.ID, "source-card-1"))
+    chat_text = driver.find_element(By.ID, "chat").text
+    assert QUESTION in chat_text
+    assert "44" in chat_text and "[1]" in chat_text
+    assert "检索到" in chat_text  # the collapsible retrieval step
+
+    # make card 1 scroll out of view first, so the click has to bring it back
+    driver.execute_script(
+        "const p = document.getElementById('sources-panel'); p.scrollTop = p.scrollHeight;"
+        "const c = document.getElementById('source-card-1'); c.classList.remove('highlight');")
+    card = driver.find_element(By.ID, "source-card-1")
+    assert "44家" in card.text
+    assert card.find_elements(By.TAG_NAME, "mark")
+
+    link = driver.find_element(By.CSS_SELECTOR, '#chat a.cite[href="#source-card-1"]')
+    link.click()
+    WebDriverWait(driver, 10).until(lambda d: "highlight" in card.get_attribute("class").split())
+    WebDriverWait(driver, 10).until(lambda d: in_view(d, card))
+    assert len(driver.window_handles) == 1  # no new tab opened by the link
+    others = driver.find_elements(By.CSS_SELECTOR, ".source-card.highlight")
+    assert [c.get_attribute("id") for c in others] == ["source-card-1"]
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_new_chat_clears(app_url, driver):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    if not driver.find_elements(By.CSS_SELECTOR, "#chat .answer-meta"):
+        pytest.skip("needs the conversation from the previous test")
+    driver.find_element(By.ID, "new-chat-button").click()
+    WebDriverWait(driver, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#chat .answer-meta"))
+    WebDriverWait(driver, 10).until(lambda d: not d.find_elements(By.ID, "source-card-1"))
