@@ -1,0 +1,96 @@
+"""The shipped question sets are valid against corpus/, and --check reports broken items as FILE:LINE."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from evals.dataset import EvalError, check_questions, load_questions, run_check
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "corpus"
+DEV = REPO / "evals" / "questions" / "dev.jsonl"
+TEST = REPO / "evals" / "questions" / "test.jsonl"
+TYPES = {"fact", "list", "numeric", "paraphrase", "multi_doc", "followup", "unanswerable"}
+
+
+@pytest.mark.parametrize("path", [DEV, TEST], ids=["dev", "test"])
+def test_shipped_sets_pass_check(path: Path, capsys: pytest.CaptureFixture[str]):
+    assert run_check(path, CORPUS) == 0, capsys.readouterr().err
+
+
+def test_shipped_sets_size_and_coverage():
+    dev, test = load_questions(DEV).items, load_questions(TEST).items
+    both = dev + test
+    counts = Counter(q["type"] for q in both)
+    assert len(both) >= 60
+    assert len(test) >= 30
+    assert TYPES <= set(counts), f"missing types: {TYPES - set(counts)}"
+    assert counts["unanswerable"] >= 10
+    assert counts["followup"] >= 5
+    assert all(q["history"] for q in both if q["type"] == "followup")
+    assert not {q["id"] for q in dev} & {q["id"] for q in test}, "dev and test ids overlap"
+    assert not {q["question"] for q in dev} & {q["question"] for q in test}, "dev and test share a question"
+
+
+def _write(tmp_path: Path, items: list[dict]) -> Path:
+    path = tmp_path / "qs.jsonl"
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    return path
+
+
+def _good(qid: str = "x-1") -> dict:
+    return {
+        "id": qid, "type": "numeric", "question": "广西首批有几家县级医院纳入千县工程？", "answer": "44家。",
+        "key_facts": [["44家", "四十四家"]],
+        "evidence": [{"doc": "news/2023-09-27_guangxi_qianxian_exchange.txt", "quote": "目前全区首批44家县级医院纳入国家的“千县过程”"}],
+    }
+
+
+def test_good_item_passes(tmp_path: Path):
+    _, problems = check_questions(_write(tmp_path, [_good()]), CORPUS)
+    assert problems == []
+
+
+def test_broken_quote_reported_with_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    bad = _good("x-2")
+    bad["evidence"] = [{"doc": bad["evidence"][0]["doc"], "quote": "全区首批45家县级医院纳入"}]
+    path = _write(tmp_path, [_good(), bad])
+    assert run_check(path, CORPUS) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2: quote not found in news/2023-09-27_guangxi_qianxian_exchange.txt" in err
+    assert f"{path}:1:" not in err
+
+
+def test_check_reports_each_kind_of_problem(tmp_path: Path):
+    missing_doc = {**_good("a"), "evidence": [{"doc": "news/nope.txt", "quote": "x"}]}
+    unanswerable_with_evidence = {**_good("b"), "type": "unanswerable", "key_facts": []}
+    answerable_without_evidence = {**_good("c"), "evidence": []}
+    bad_type = {**_good("d"), "type": "Fact!"}
+    bad_fact = {**_good("e"), "key_facts": ["四十五家"]}
+    followup_no_history = {**_good("f"), "type": "followup"}
+    path = _write(tmp_path, [missing_doc, unanswerable_with_evidence, answerable_without_evidence, bad_type, bad_fact,
+                             followup_no_history, _good("a")])
+    path.write_text(path.read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
+    _, problems = check_questions(path, CORPUS)
+    by_line = {p.line: p.reason for p in problems}
+    assert "not found" in by_line[1]
+    assert "unanswerable question has evidence" in by_line[2]
+    assert "has no evidence" in by_line[3]
+    assert "invalid type" in by_line[4]
+    assert "key fact '四十五家' not found" in by_line[5]
+    assert "followup question without history" in by_line[6]
+    assert "duplicate id 'a'" in by_line[7]
+    assert "invalid JSON" in by_line[8]
+
+
+def test_load_errors_name_the_file(tmp_path: Path):
+    with pytest.raises(EvalError, match="no such file"):
+        load_questions(tmp_path / "missing.jsonl")
+    path = _write(tmp_path, [_good()])
+    path.write_text("[]\n", encoding="utf-8")
+    with pytest.raises(EvalError, match=r"qs\.jsonl:1: not a JSON object"):
+        load_questions(path)
