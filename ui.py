@@ -574,6 +574,47 @@ def _clean_history(history: Any) -> list[dict[str, str]] | list[str] | None:
     return out
 
 
+class LoadingAssistant:
+    """Stands in for the Assistant while the model and store load in a background thread.
+
+    The page is served at once; the first call that needs the assistant (the page-load refresh,
+    a question) waits for the load. `settings` is available immediately.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._done = threading.Event()
+        self._assistant: Assistant | None = None
+        self._error: Exception | None = None
+        threading.Thread(target=self._load, name="assistant-load", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            self._assistant = Assistant.from_settings(self.settings)
+        except Exception as exc:  # reported by wait() to serve() and to any handler
+            self._error = exc
+        finally:
+            self._done.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set() and self._assistant is not None
+
+    def wait(self) -> Assistant:
+        self._done.wait()
+        if self._assistant is None:
+            err = self._error
+            raise err if isinstance(err, AssistantError) else AssistantError(f"加载失败：{err}")
+        return self._assistant
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wait(), name)
+
+
+def _ready(assistant: Any) -> bool:
+    return getattr(assistant, "ready", True)
+
+
 def build_app(assistant: Assistant) -> gr.Blocks:
     """The whole UI around one shared Assistant."""
     settings = assistant.settings
@@ -633,7 +674,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     # ------------------------------------------------------------------ layout
 
-    names = document_names(assistant)
+    names = document_names(assistant) if _ready(assistant) else []  # else filled by app.load
     with QianxianApp(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(f"# {TITLE}\n基于已入库的政策文件与新闻回答问题，每句回答都标注来源；资料不足时会明确拒答。")
         history = gr.State([])
@@ -680,7 +721,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         refresh_btn = gr.Button("刷新列表")
                 upload_note = gr.Markdown(elem_id="upload-result")
                 corpus = gr.Dataframe(
-                    corpus_rows(assistant), headers=CORPUS_HEADERS, label="知识库中的文档", interactive=False,
+                    corpus_rows(assistant) if _ready(assistant) else [], headers=CORPUS_HEADERS, label="知识库中的文档", interactive=False,
                     wrap=True, elem_id="corpus-table", column_count=len(CORPUS_HEADERS),
                     column_widths=["30%", "13%", "10%", "6%", "7%", "11%", "23%"],
                 )
@@ -688,7 +729,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     to_delete = gr.Dropdown(names, value=None, label="选择要删除的文档（按文件名）", scale=3)
                     delete_btn = gr.Button("删除", variant="stop", scale=1, elem_id="delete-button")
                 failures = gr.Dataframe(
-                    failure_rows(assistant), headers=FAILURE_HEADERS, label="最近的入库错误", interactive=False,
+                    failure_rows(assistant) if _ready(assistant) else [], headers=FAILURE_HEADERS, label="最近的入库错误", interactive=False,
                     wrap=True, column_count=len(FAILURE_HEADERS),
                 )
 
@@ -764,11 +805,8 @@ def serve(settings: Settings) -> int:
             "or bind to 127.0.0.1"
         )
     auth = _parse_auth(ui.auth) or None
-    try:
-        assistant = Assistant.from_settings(settings)
-    except AssistantError as exc:
-        raise ServeError(str(exc)) from exc
-    app = build_app(assistant)
+    assistant = LoadingAssistant(settings)  # the model loads while Gradio starts; the page is up at once
+    app = build_app(assistant)  # type: ignore[arg-type]
     app.queue(default_concurrency_limit=ui.concurrency_limit)
     try:
         app.launch(
@@ -779,6 +817,11 @@ def serve(settings: Settings) -> int:
     except OSError as exc:
         raise ServeError(f"cannot serve on {ui.host}:{ui.port}: {exc}") from exc
     print(_url(ui.host, app.server_port or ui.port), flush=True)
+    try:
+        assistant.wait()
+    except AssistantError as exc:
+        app.close()
+        raise ServeError(str(exc)) from exc
     try:
         app.block_thread()  # returns on Ctrl-C (Gradio catches it and closes the server)
     finally:
