@@ -54,12 +54,12 @@ class ChunkingSettings(BaseModel):
     """How documents become passages; sizes are in Chinese characters."""
 
     max_chars: int = Field(
-        300, ge=50, le=700,
+        450, ge=50, le=700,
         description="Upper bound of a chunk; a single sentence longer than this is cut. Keep <=700 "
         "(about 500 tokens, the encoder's window).",
     )
     overlap_chars: int = Field(
-        60, ge=0, description="Up to this many characters of whole trailing sentences repeat in the next chunk."
+        90, ge=0, description="Up to this many characters of whole trailing sentences repeat in the next chunk."
     )
     min_chars: int = Field(20, ge=0, description="A trailing fragment shorter than this is merged into its neighbour.")
 
@@ -84,7 +84,7 @@ class RetrievalSettings(BaseModel):
     fusion: Literal["weighted", "rrf"] = Field(
         "weighted", description="weighted: min-max normalised scores mixed by dense_weight; rrf: reciprocal rank."
     )
-    dense_weight: float = Field(0.4, ge=0, le=1, description="Share of the dense score in weighted fusion.")
+    dense_weight: float = Field(0.2, ge=0, le=1, description="Share of the dense score in weighted fusion.")
     rrf_k: int = Field(60, ge=1, description="The k of reciprocal-rank fusion.")
     use_lexical: bool = Field(True, description="Switch BM25 off (the bm25_only/dense_only baselines).")
     use_dense: bool = Field(True, description="Switch dense retrieval off.")

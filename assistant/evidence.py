@@ -24,12 +24,17 @@ _NUMBER = re.compile(r"\d")
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffa-z0-9.%]+")
 
 
-def pos_weight(flag: str) -> float:
-    """Nouns, names, numbers and foreign words say what is asked about; verbs mostly how.
+def pos_weight(word: str, flag: str) -> float:
+    """Nouns, names and numbers say what is asked about; verbs, quantifiers and pronouns mostly how.
 
-    A question may say 举办 where the text says 举行: such a verb must not count as evidence missing.
+    A question may say 举办 where the text says 举行, or 第一部 where it says 首部: such words must
+    not count as evidence missing. Pronouns (这次, 我国, 哪天) carry no subject matter at all.
     """
-    if flag.startswith(("n", "m", "eng", "x", "j", "l", "i")) or flag in {"nz", "t", "s"}:
+    if flag.startswith("r"):
+        return 0.0
+    if flag.startswith("m"):
+        return 1.0 if _NUMBER.search(word) else 0.3
+    if flag.startswith(("n", "eng", "x", "j", "l", "i")) or flag in {"t", "s"}:
         return 1.0
     if flag.startswith("v"):
         return 0.15 if flag != "vn" else 0.8
@@ -60,7 +65,9 @@ def key_terms(question: str, tokenizer: ChineseTokenizer, index: LexicalIndex) -
             # jieba may split differently inside passages; count bigram presence instead.
             df = _substring_df(word, index)
         idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-        terms.append(Term(word, idf * pos_weight(flag)))
+        weight = pos_weight(word, flag)
+        if weight > 0:
+            terms.append(Term(word, idf * weight))
     return terms
 
 

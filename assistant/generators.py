@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.evidence import Term, soft_hits, term_hits
-from ingest.chunking import split_sentences
 from ingest.documents import Chunk
 from ingest.lexical import ChineseTokenizer
 from settings import AnswerSettings, LlamaCppSettings, OpenAISettings
@@ -58,7 +57,8 @@ def number_pattern(question: str) -> re.Pattern[str]:
     match = _ASKED_UNIT.search(question)
     unit = match.group(1) if match else ""
     if unit:
-        return re.compile(rf"(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*{unit}")
+        # Not an ordinal: 第二人民医院 has no count of people in it.
+        return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*{unit}")
     return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]")
 _HAS_DATE = re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日")
 
@@ -93,7 +93,7 @@ class ExtractiveGenerator:
         for p in passages:
             position = 0
             for line in p.chunk.text.split("\n"):
-                for s, e in split_sentences(line.strip()):
+                for s, e in _answer_sentences(line.strip()):
                     text = line.strip()[s:e].strip()
                     if len(re.sub(r"\W", "", text)) >= 4:
                         out.append(_Sentence(text, p, position))
@@ -151,8 +151,42 @@ class ExtractiveGenerator:
                 continue
             chosen.append(s)
             covered |= s.hits
+        chosen = self._complete(chosen, sentences, limit)
         # Reading order: passages by rank, sentences as they appear.
         return sorted(chosen, key=lambda s: (best_rank[s.passage.n], s.position))
+
+    @staticmethod
+    def _complete(chosen: list[_Sentence], sentences: list[_Sentence], limit: int) -> list[_Sentence]:
+        """Add the sentence that finishes a chosen one's thought: after a colon, a very short
+        sentence, or when the next one opens with a continuation (其中…, 这…, 包括…)."""
+        by_place = {(s.passage.n, s.position): s for s in sentences}
+        out = list(chosen)
+        for s in chosen:
+            if len(out) >= limit:
+                break
+            nxt = by_place.get((s.passage.n, s.position + 1))
+            if nxt is None or any(_similar(nxt.text, c.text) for c in out):
+                continue
+            if s.text.rstrip().endswith((":", "：")) or len(s.text) < 25 or _CONTINUES.match(nxt.text):
+                out.append(nxt)
+        return out
+
+
+_FULL_STOP = re.compile(r"[。！？!?]+[”’」』）)》]*")
+
+
+def _answer_sentences(line: str) -> list[tuple[int, int]]:
+    """Full sentences only: clauses joined by ；are usually one list (第一…；第二…；第三…)."""
+    spans, pos = [], 0
+    for match in _FULL_STOP.finditer(line):
+        spans.append((pos, match.end()))
+        pos = match.end()
+    if line[pos:].strip():
+        spans.append((pos, len(line)))
+    return spans
+
+
+_CONTINUES = re.compile(r"^(其中|这|该|此|包括|分别|主要|具体|同时|并|另外|此外|以及|即|也就是)")
 
 
 def _similar(a: str, b: str) -> bool:

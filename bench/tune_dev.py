@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, default=Path("evals/questions/dev.jsonl"))
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
     parser.add_argument("--chunk-sizes", default="200,300,450")
+    parser.add_argument("--sweep-only", action="store_true", help="skip the grid; sweep the refusal threshold "
+                        "for the configured settings")
     args = parser.parse_args()
     questions = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     console.print(f"[bold]dev set[/]: {args.questions} ({len(questions)} questions, "
@@ -71,6 +73,11 @@ def main() -> None:
     base = load_settings()
     embedder = Embedder.from_settings(base)
     tmp = Path(tempfile.mkdtemp(prefix="qianxian-tune-"))
+    if args.sweep_only:
+        configured = base.model_copy(update={"data_dir": tmp / "configured"})
+        Assistant.from_settings(configured, embedder).add_documents([args.corpus])
+        refusal_sweep(Assistant.from_settings(configured, embedder), questions)
+        return
 
     table = Table(title="retrieval on dev (answerable questions)")
     for col in ("chunk", "tokens", "fusion", "dense w", "hit@1", "hit@3", "hit@5", "MRR", "s"):
@@ -106,7 +113,11 @@ def main() -> None:
     console.print(f"[bold]chosen[/] (max MRR + hit@5): chunk {chosen.chunking.max_chars}, tokens "
                   f"{chosen.lexical.tokenizer}, fusion {r.fusion}, dense_weight {r.dense_weight}")
 
-    assistant = Assistant.from_settings(chosen, embedder)
+    refusal_sweep(Assistant.from_settings(chosen, embedder), questions)
+
+
+def refusal_sweep(assistant: Assistant, questions: list[dict]) -> None:
+    """Correct refusals vs false refusals for a range of `answer.min_coverage` thresholds."""
     cov = [(question_coverage(assistant, q), bool(q["evidence"])) for q in questions]
     sweep = Table(title="refusal threshold (answer.min_coverage) on dev")
     for col in ("threshold", "correct refusals (unanswerable)", "false refusals (answerable)", "accuracy"):
