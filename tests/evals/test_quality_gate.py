@@ -19,10 +19,10 @@ QUESTIONS = REPO / "evals" / "questions" / "test.jsonl"
 CORPUS = REPO / "corpus"
 
 # Measured on evals/questions/test.jsonl over corpus/ (36 questions, 30 answerable), extractive
-# generator, default settings, 2026-11-23 (commit d000174 + working tree). One question more or less
+# generator, default settings, 2026-11-23 (after the dev tuning: 450-char chunks, dense weight 0.2). One question more or less
 # moves hit@5/key-fact recall by 0.033 and refusal accuracy by 0.028; the thresholds allow about two.
 MIN_HIT_AT_5 = 0.93  # measured 1.000 (llamaindex_default 1.000)
-MIN_KEY_FACT_RECALL = 0.65  # measured 0.694 (llamaindex_default 0.801)
+MIN_KEY_FACT_RECALL = 0.70  # measured 0.750 (llamaindex_default 0.801)
 MIN_REFUSAL_ACCURACY = 0.78  # measured 0.833 (llamaindex_default 0.833: it never refuses, 30/36 answerable)
 
 
@@ -74,7 +74,7 @@ def test_ours_above_thresholds(gate_results: dict[str, Any]):
 def test_ours_beats_llamaindex_default_retrieval(gate_results: dict[str, Any]):
     """hit@5 cannot be strictly above here: llama-index's default splitter cuts this corpus into 9
     chunks of ~750 characters, so its top 5 hold over half the corpus and it reaches hit@5 = 1.0.
-    Ours must match it at 5 and rank better (measured MRR 0.846 vs 0.697, hit@1 0.767 vs 0.500)."""
+    Ours must match it at 5 and rank better (measured MRR 0.933 vs 0.697, hit@1 0.867 vs 0.500)."""
     ours, base = _overall(gate_results, "ours"), _overall(gate_results, "llamaindex_default")
     assert ours["hit@5"] >= base["hit@5"]
     assert ours["mrr"] > base["mrr"]
@@ -83,8 +83,9 @@ def test_ours_beats_llamaindex_default_retrieval(gate_results: dict[str, Any]):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="2026-11-23: ours 0.694 vs llamaindex_default 0.801. The baseline's answer is two whole chunks "
-    "(mean 1319 characters vs ours 194) and ours wrongly refuses 3 of 5 paraphrase questions. Remove this "
+    reason="2026-11-23: ours 0.750 vs llamaindex_default 0.801. The baseline's answer is two whole chunks "
+    "(mean 1319 characters vs ours 213) and never refuses; ours refuses 4 of 30 answerable questions (paraphrases "
+    "whose wording the documents do not share). Remove this "
     "marker once ours wins (strict: an unexpected pass fails the run).",
 )
 def test_ours_beats_llamaindex_default_key_facts(gate_results: dict[str, Any]):
