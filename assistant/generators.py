@@ -117,6 +117,7 @@ class ExtractiveGenerator:
         }
         best_rank = {p.n: i for i, p in enumerate(passages)}
         has_number = number_pattern(question)
+        passage_hits = {p.n: soft_hits(terms, p.chunk.text) for p in passages}
         for s in sentences:
             s.hits = frozenset(term_hits(terms, s.text))
             lexical = sum(weights[h] * v for h, v in soft_hits(terms, s.text).items()) / total
@@ -124,7 +125,9 @@ class ExtractiveGenerator:
             overlap = len(q_bigrams & grams) / (len(q_bigrams) or 1)
             prior = 1.0 / (1 + best_rank[s.passage.n])
             bonus = 0.1 if wants["list"] and s.text.count("、") >= 2 else 0.0
-            s.score = 0.6 * lexical + 0.25 * overlap + 0.1 * prior + bonus
+            # The passage around a sentence often names what it is about (交流会 … 共400余人参会).
+            context = sum(weights[h] * v for h, v in passage_hits[s.passage.n].items()) / total
+            s.score = 0.5 * lexical + 0.15 * context + 0.25 * overlap + 0.1 * prior + bonus
             # A question asking how many / when is answered only by a sentence that has one.
             if wants["number"] and not has_number.search(s.text):
                 s.score *= 0.1

@@ -88,12 +88,14 @@ class Rewriter:
         return resolved
 
     def subject(self, question: str) -> str | None:
-        """The main subject of a question: its longest domain/content word."""
-        words = [w for w in self.tokenizer.cut(question) if w not in STOPWORDS and len(w) >= 2]
-        words = [w for w in words if not _QUESTION_WORDS.search(w)]
-        if not words:
-            return None
-        return max(words, key=len)
+        """The main subject of a question: its longest noun (names and domain terms first), never a number."""
+        words = [
+            (w, flag) for w, flag in self.tokenizer.tagged(question)
+            if w not in STOPWORDS and len(w) >= 2 and not _QUESTION_WORDS.search(w) and not re.search(r"\d", w)
+        ]
+        nouns = [w for w, flag in words if flag.startswith("n")]
+        pool = nouns or [w for w, _ in words]
+        return max(pool, key=len) if pool else None
 
     def _rule_rewrite(self, question: str, history: list[str]) -> str:
         previous = history[-1]
@@ -104,10 +106,16 @@ class Rewriter:
             return q[: match.start()] + subject + q[match.end() :]
         elliptic = bool(_ELLIPTIC_HEAD.search(q) or _ELLIPTIC_TAIL.search(q))
         focus = _ELLIPTIC_TAIL.sub("", _ELLIPTIC_HEAD.sub("", q)).strip(" ,，?？") if elliptic else q
+        tagged = self.tokenizer.tagged(previous)
+        about_person = any(flag == "nr" for _, flag in tagged)
+        if elliptic and subject and focus and not about_person and subject not in focus and focus not in previous:
+            # 那交流会呢？ after 研修班吸引了多少人参与？ asks the same about the new subject. (When the
+            # earlier question is about a person, the new focus replaces that person: see below.)
+            return previous.replace(subject, focus)
         # Borrow the earlier question's content words; in an ellipsis (那X呢) the new focus X takes
         # the place of the earlier person, so names are not carried over.
         context = [
-            w for w, flag in self.tokenizer.tagged(previous)
+            w for w, flag in tagged
             if w not in STOPWORDS and len(w) >= 2 and not _QUESTION_WORDS.search(w) and w not in focus
             and not (elliptic and flag == "nr")
         ]
