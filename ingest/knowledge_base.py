@@ -384,8 +384,8 @@ class KnowledgeBase:
             if loaded and loaded[1] == generation:
                 self._lexical, self._lexical_generation = loaded
                 return self._lexical
-            rows = self._db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY chunk_id").fetchall()
-            index = LexicalIndex.build([r[0] for r in rows], [r[1].split("\x1f") if r[1] else [] for r in rows])
+            cursor = self._db.execute("SELECT chunk_id, tokens FROM chunks ORDER BY chunk_id")
+            index = LexicalIndex.build_streaming((cid, tokens.split("\x1f") if tokens else []) for cid, tokens in cursor)
             try:
                 index.save(folder, generation)
             except OSError:
@@ -412,16 +412,15 @@ class KnowledgeBase:
         self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None
     ) -> list[tuple[str, float]]:
         """Nearest chunks by cosine similarity (1 - Chroma's cosine distance)."""
-        count = self._collection.count()
-        if count == 0:
-            return []
+        # No count() first: it cost more than the query at 50k chunks; Chroma caps n_results itself.
         result = self._collection.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=min(k, count),
+            n_results=k,
             where=where or None,
             include=["distances"],
         )
-        return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0])]
+        ids = result["ids"][0] if result["ids"] else []
+        return [(cid, 1.0 - float(d)) for cid, d in zip(ids, result["distances"][0])]
 
     def filter_ids(self, where: dict[str, Any]) -> set[str]:
         """Chunk ids matching a Chroma metadata filter (to restrict BM25 the same way)."""
