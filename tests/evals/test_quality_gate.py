@@ -22,7 +22,7 @@ CORPUS = REPO / "corpus"
 # generator, default settings, 2026-11-23 (after the dev tuning: 450-char chunks, dense weight 0.2). One question more or less
 # moves hit@5/key-fact recall by 0.033 and refusal accuracy by 0.028; the thresholds allow about two.
 MIN_HIT_AT_5 = 0.93  # measured 1.000 (llamaindex_default 1.000)
-MIN_KEY_FACT_RECALL = 0.70  # measured 0.750 (llamaindex_default 0.801)
+MIN_KEY_FACT_RECALL = 0.73  # measured 0.783 (llamaindex_default 0.801)
 MIN_REFUSAL_ACCURACY = 0.78  # measured 0.833 (llamaindex_default 0.833: it never refuses, 30/36 answerable)
 
 
@@ -83,8 +83,8 @@ def test_ours_beats_llamaindex_default_retrieval(gate_results: dict[str, Any]):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="2026-11-23: ours 0.750 vs llamaindex_default 0.801. The baseline's answer is two whole chunks "
-    "(mean 1319 characters vs ours 213) and never refuses; ours refuses 4 of 30 answerable questions (paraphrases "
+    reason="2026-11-23: ours 0.783 vs llamaindex_default 0.801. The baseline's answer is two whole chunks "
+    "(mean 1319 characters vs ours 219) and never refuses; ours refuses 4 of 30 answerable questions (paraphrases "
     "whose wording the documents do not share). Remove this "
     "marker once ours wins (strict: an unexpected pass fails the run).",
 )
