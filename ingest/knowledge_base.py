@@ -22,7 +22,8 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,17 @@ class KnowledgeBase:
 
     # ---------------------------------------------------------------- writing
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One atomic manifest change: committed whole, or rolled back on any error (or kill)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings for chunk texts, reusing any computed before (content-hash cache)."""
         keys = [self._embedding_key(t) for t in texts]
@@ -266,8 +278,7 @@ class KnowledgeBase:
                         documents=[c.text for c in part],
                         metadatas=[self._chroma_meta(c) for c in part],
                     )
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 old = self._db.execute("SELECT doc_id FROM names WHERE name=?", (name,)).fetchone()
                 old_doc = old[0] if old else None
                 existing = self._db.execute(
@@ -299,18 +310,13 @@ class KnowledgeBase:
                 )
                 removed_ids = self._drop_if_orphan(old_doc) if old_doc and old_doc != doc.doc_id else []
                 self._bump_generation()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._delete_vectors(removed_ids)
             return len(removed_ids)
 
     def link_name(self, name: str, doc_id: str, **source: Any) -> int:
         """Record `name` for content already stored (a duplicate file); returns chunks removed."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 old = self._db.execute("SELECT doc_id FROM names WHERE name=?", (name,)).fetchone()
                 self._db.execute(
                     "INSERT OR REPLACE INTO names VALUES (?,?,?,?,?,?,?)",
@@ -319,26 +325,17 @@ class KnowledgeBase:
                 )
                 removed = self._drop_if_orphan(old[0]) if old and old[0] != doc_id else []
                 self._bump_generation()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._delete_vectors(removed)
             return len(removed)
 
     def remove_name(self, name: str) -> int:
         """Forget `name`; its document goes when no other name holds it. Returns chunks removed."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 row = self._db.execute("SELECT doc_id FROM names WHERE name=?", (name,)).fetchone()
                 self._db.execute("DELETE FROM names WHERE name=?", (name,))
                 removed = self._drop_if_orphan(row[0]) if row else []
                 self._bump_generation()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._delete_vectors(removed)
             return len(removed)
 
