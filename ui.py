@@ -35,6 +35,8 @@ from typing import Any
 import gradio as gr
 
 from assistant import Answer, AskOptions, Assistant, AssistantError
+from ingest.documents import LoadError
+from ingest.loaders import decode_text
 from settings import Settings, configure_offline
 
 log = logging.getLogger("qianxian.ui")
@@ -89,27 +91,11 @@ def safe_filename(name: str) -> str:
 
 
 def _decodes_as_text(data: bytes) -> bool:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = data[2:].decode("utf-16-le" if data[:2] == b"\xff\xfe" else "utf-16-be")
-        except UnicodeDecodeError:
-            return False
-    else:
-        if b"\x00" in data:
-            return False
-        text = None
-        for codec in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(codec)
-                break
-            except UnicodeDecodeError:
-                continue
-        if text is None:
-            return False
-    if not text.strip():
+    """Text by the same strict rules the loader applies (BOMs, UTF-8, GB18030, no binary junk)."""
+    try:
+        return bool(decode_text(data).strip())
+    except LoadError:
         return False
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\r\n\t\f")
-    return controls <= len(text) * 0.01
 
 
 def sniff_kind(data: bytes) -> str | None:

