@@ -107,6 +107,10 @@ class AnswerSettings(BaseModel):
         description="Refuse when the IDF-weighted share of the question's key terms found in the best "
         "passages is below this (calibrated on the dev questions).",
     )
+    synonyms: bool = Field(
+        True, description="Count a Cilin (同义词词林) synonym of a question term found in the passages as partial "
+        "evidence (期望 ~ 希望, 看病 ~ 就诊), for the refusal gate and extractive sentence choice.",
+    )
     max_sentences: int = Field(4, ge=1, description="Extractive: most sentences in an answer.")
     max_list_sentences: int = Field(8, ge=1, description="Extractive: most sentences for list questions.")
     min_support: float = Field(

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from assistant.answer import Answer, Citation, Retrieved
 from assistant.citations import check
-from assistant.evidence import coverage, key_terms
+from assistant.evidence import Synonyms, coverage, key_terms
 from assistant.generators import (
     ExtractiveGenerator,
     Generator,
@@ -79,6 +79,7 @@ class Assistant:
         self.settings = settings
         self.kb = kb
         self.retriever = HybridRetriever(kb, settings.retrieval)
+        self.synonyms = Synonyms.cilin() if settings.answer.synonyms else None
         self._generators: dict[str, Generator] = {}
         self._lock = threading.Lock()
 
@@ -154,7 +155,7 @@ class Assistant:
         yield AskEvent("retrieved", retrieved=retrieved)
 
         passages = [Passage(i + 1, c.chunk, c.score) for i, c in enumerate(result.candidates[:top_k])]
-        terms = key_terms(query, self.kb.tokenizer, self.kb.lexical())
+        terms = key_terms(query, self.kb.tokenizer, self.kb.lexical(), self.synonyms)
         base = dict(question=question, rewritten_question=rewritten, retrieved=retrieved, generator=gen_name)
         if not passages or coverage(terms, [p.chunk.text for p in passages]) < cfg.min_coverage:
             latency["generate"] = 0.0

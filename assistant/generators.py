@@ -44,12 +44,19 @@ class Generator(Protocol):
 # ------------------------------------------------------------------ extractive
 
 _LIST_Q = re.compile(r"(哪些|哪几|有哪|包括|分别|几个方面|几项|列举|什么议题|哪几个)")
-_NUMERIC_Q = re.compile(r"(多少|几家|几个|几位|几名|几天|比例|数量|人数|规模|百分之|率|多大)")
-_DATE_Q = re.compile(r"(何时|什么时候|哪一年|哪年|哪天|哪一天|日期|时间|几月|几号|多久)")
+_UNITS = "家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套"
+_NUMERIC_Q = re.compile(rf"(多少|几[{_UNITS}]|比例|数量|人数|规模|百分之|率|多大)")
+_DATE_Q = re.compile(r"(何时|什么时候|哪一年|哪年|哪天|哪一天|日期|时间|几月|几号)")
+# How long, not when: answered by 一天会议 or 为期两天, which carry no date.
+_DURATION_Q = re.compile(r"(多长时间|多久|多少天|几天|持续|为期|历时|多长)")
+_HAS_DURATION = re.compile(r"(\d+|[一二三四五六七八九十两半几数]+)\s*(个)?\s*(天|日|小时|周|星期|个月|月|年|分钟)|为期|历时")
+# A share is answered by a percentage, not by any number (多大比例 -> 90%以上).
+_SHARE_Q = re.compile(r"(比例|比重|百分之|占比|百分比|多大比|[^效]率)")
+_HAS_SHARE = re.compile(r"%|％|百分之|[一二三四五六七八九十]成|\d成")
 _WHO_Q = re.compile(r"(谁|哪位|哪个单位|哪家|哪些单位|由谁|主办|承办|牵头|主持|负责)")
 _PLACE_Q = re.compile(r"(哪里|在哪|何地|地点|哪个城市)")
 _CN_DIGITS = "一二三四五六七八九十百千万两"
-_ASKED_UNIT = re.compile(r"(?:几|多少)([家个位名项次年月日天周人元所张床种类条门期批亿万]?)")
+_ASKED_UNIT = re.compile(rf"(?:几|多少)([{_UNITS}]?)")
 
 
 def number_pattern(question: str) -> re.Pattern[str]:
@@ -60,6 +67,8 @@ def number_pattern(question: str) -> re.Pattern[str]:
         # Not an ordinal: 第二人民医院 has no count of people in it.
         return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*{unit}")
     return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]")
+# Where something happened is said as 在南宁举行 / 在南宁顺利召开, which a headline lacks.
+_HAS_PLACE = re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)")
 _HAS_DATE = re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日")
 
 
@@ -111,7 +120,9 @@ class ExtractiveGenerator:
         wants = {
             "list": bool(_LIST_Q.search(question)),
             "number": bool(_NUMERIC_Q.search(question)),
-            "date": bool(_DATE_Q.search(question)),
+            "duration": bool(_DURATION_Q.search(question)),
+            "share": bool(_SHARE_Q.search(question)),
+            "date": bool(_DATE_Q.search(question)) and not _DURATION_Q.search(question),
             "who": bool(_WHO_Q.search(question)),
             "place": bool(_PLACE_Q.search(question)),
         }
@@ -132,6 +143,12 @@ class ExtractiveGenerator:
             if wants["number"] and not has_number.search(s.text):
                 s.score *= 0.1
             if wants["date"] and not _HAS_DATE.search(s.text):
+                s.score *= 0.25
+            if wants["place"] and not _HAS_PLACE.search(s.text):
+                s.score *= 0.5
+            if wants["duration"] and not _HAS_DURATION.search(s.text):
+                s.score *= 0.25
+            if wants["share"] and not _HAS_SHARE.search(s.text):
                 s.score *= 0.25
         limit = self.cfg.max_list_sentences if wants["list"] else self.cfg.max_sentences
         ranked = sorted(sentences, key=lambda s: -s.score)

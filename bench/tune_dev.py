@@ -55,7 +55,7 @@ def question_coverage(assistant: Assistant, q: dict) -> float:
     query = normalize_question(q["question"])
     query = rewriter.rewrite(query, q.get("history") or []) or query
     result = assistant.retriever.retrieve(query, assistant.settings.retrieval.top_k)
-    terms = key_terms(query, assistant.kb.tokenizer, assistant.kb.lexical())
+    terms = key_terms(query, assistant.kb.tokenizer, assistant.kb.lexical(), assistant.synonyms)
     return coverage(terms, [c.chunk.text for c in result.candidates])
 
 

@@ -19,11 +19,13 @@ QUESTIONS = REPO / "evals" / "questions" / "test.jsonl"
 CORPUS = REPO / "corpus"
 
 # Measured on evals/questions/test.jsonl over corpus/ (36 questions, 30 answerable), extractive
-# generator, default settings, 2026-11-23 (after the dev tuning: 450-char chunks, dense weight 0.2). One question more or less
-# moves hit@5/key-fact recall by 0.033 and refusal accuracy by 0.028; the thresholds allow about two.
-MIN_HIT_AT_5 = 0.93  # measured 1.000 (llamaindex_default 1.000)
-MIN_KEY_FACT_RECALL = 0.73  # measured 0.783 (llamaindex_default 0.801)
-MIN_REFUSAL_ACCURACY = 0.78  # measured 0.833 (llamaindex_default 0.833: it never refuses, 30/36 answerable)
+# generator, default settings, 2026-11-29 (after the dev tuning: 450-char chunks, dense weight 0.2,
+# min_coverage 0.55 with answer-type words and Cilin synonyms). One question more or less moves
+# hit@5 by 0.033, key-fact recall by up to 0.033 and refusal accuracy by 0.028; the thresholds
+# allow about one and a half.
+MIN_HIT_AT_5 = 0.95  # measured 1.000 (llamaindex_default 1.000)
+MIN_KEY_FACT_RECALL = 0.77  # measured 0.817 (llamaindex_default 0.801)
+MIN_REFUSAL_ACCURACY = 0.85  # measured 0.889 (llamaindex_default 0.833: it never refuses, 30/36 answerable)
 
 
 @pytest.fixture(scope="session")
@@ -81,13 +83,8 @@ def test_ours_beats_llamaindex_default_retrieval(gate_results: dict[str, Any]):
     assert ours["hit@1"] > base["hit@1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="2026-11-23: ours 0.783 vs llamaindex_default 0.801. The baseline's answer is two whole chunks "
-    "(mean 1319 characters vs ours 219) and never refuses; ours refuses 4 of 30 answerable questions (paraphrases "
-    "whose wording the documents do not share). Remove this "
-    "marker once ours wins (strict: an unexpected pass fails the run).",
-)
 def test_ours_beats_llamaindex_default_key_facts(gate_results: dict[str, Any]):
+    """Measured 0.817 vs 0.801, with answers a sixth as long (201 vs 1319 characters) and 4 of 6
+    unanswerable questions refused where the baseline refuses none."""
     ours, base = _overall(gate_results, "ours"), _overall(gate_results, "llamaindex_default")
     assert ours["key_fact_recall"] > base["key_fact_recall"]
