@@ -84,7 +84,7 @@ class RetrievalSettings(BaseModel):
     fusion: Literal["weighted", "rrf"] = Field(
         "weighted", description="weighted: min-max normalised scores mixed by dense_weight; rrf: reciprocal rank."
     )
-    dense_weight: float = Field(0.2, ge=0, le=1, description="Share of the dense score in weighted fusion.")
+    dense_weight: float = Field(0.5, ge=0, le=1, description="Share of the dense score in weighted fusion.")
     rrf_k: int = Field(60, ge=1, description="The k of reciprocal-rank fusion.")
     use_lexical: bool = Field(True, description="Switch BM25 off (the bm25_only/dense_only baselines).")
     use_dense: bool = Field(True, description="Switch dense retrieval off.")
@@ -92,6 +92,26 @@ class RetrievalSettings(BaseModel):
         None, description="A local cross-encoder folder (e.g. bge-reranker-base). Empty: no rerank stage."
     )
     rerank_candidates: int = Field(20, ge=1, description="Fused candidates the cross-encoder rescores.")
+
+
+class QuestionSettings(BaseModel):
+    """How a question's words are weighed (assistant/question.py): IDF times a part-of-speech weight."""
+
+    verb_weight: float = Field(
+        0.15, ge=0, le=1, description="Verbs say how, not what (举办 vs 举行): a missing verb is weak evidence."
+    )
+    verbal_noun_weight: float = Field(0.8, ge=0, le=1, description="Verbal nouns (管理, 处置) name the subject.")
+    quantifier_weight: float = Field(0.3, ge=0, le=1, description="Quantifiers without a digit (首批, 一些).")
+    other_weight: float = Field(0.4, ge=0, le=1, description="Adjectives, adverbs and the rest.")
+    followup_focus_weight: float = Field(
+        2.0, ge=1, description="In a rewritten follow-up, the weight of terms the follow-up itself says (the new "
+        "focus, 三级医院 in 那三级医院有几家？) is multiplied by this over the terms borrowed from the history.",
+    )
+    answer_type_weight: float = Field(
+        0.2, ge=0, le=1,
+        description="The noun right after an interrogative names the kind of answer (哪个城市, 什么口号), "
+        "not its subject: its weight is multiplied by this.",
+    )
 
 
 class AnswerSettings(BaseModel):
@@ -103,16 +123,72 @@ class AnswerSettings(BaseModel):
     )
     refusal_sentence: str = Field(DEFAULT_REFUSAL, description="The fixed sentence returned when evidence is lacking.")
     min_coverage: float = Field(
-        0.55, ge=0, le=1,
+        0.1, ge=0, le=1,
         description="Refuse when the IDF-weighted share of the question's key terms found in the best "
         "passages is below this (calibrated on the dev questions).",
+    )
+    min_unit_score: float = Field(
+        0.2, ge=0,
+        description="Refuse when the best answer unit scores below this: on-topic questions whose figure, "
+        "period or rule is absent use the corpus's words (high coverage) but no unit carries what is asked "
+        "(calibrated on the dev questions).",
     )
     synonyms: bool = Field(
         True, description="Count a Cilin (同义词词林) synonym of a question term found in the passages as partial "
         "evidence (期望 ~ 希望, 看病 ~ 就诊), for the refusal gate and extractive sentence choice.",
     )
-    max_sentences: int = Field(4, ge=1, description="Extractive: most sentences in an answer.")
-    max_list_sentences: int = Field(8, ge=1, description="Extractive: most sentences for list questions.")
+    max_units: int = Field(
+        2, ge=1, description="Extractive: most answer units (a provision's sentence or enumeration) in an answer "
+        "to a question that asks for one thing; the second must add a missing part of the question.",
+    )
+    max_units_several: int = Field(
+        4, ge=1, description="Extractive: most units when the question asks for several (分别, 比较, 北京和上海).",
+    )
+    max_answer_chars: int = Field(
+        400, ge=50, description="Extractive: a second unit is added only while the answer stays this short.",
+    )
+    second_unit_min_score: float = Field(
+        0.6, ge=0, le=1, description="Extractive: a further unit must score at least this share of the best one.",
+    )
+    several_min_score: float = Field(
+        0.4, ge=0, le=1, description="Extractive: when several are asked for, a further unit (from another "
+        "document, or adding missing terms) must score at least this share of the best one.",
+    )
+    second_unit_min_gain: float = Field(
+        0.25, ge=0, le=1,
+        description="Extractive: ...and (unless several are asked for) cover this IDF share of the question's "
+        "terms that the units before it missed.",
+    )
+    unit_lexical_weight: float = Field(0.5, ge=0, description="Unit score: IDF-weighted question terms in the unit.")
+    unit_context_weight: float = Field(
+        0.15, ge=0, description="Unit score: question terms in the unit's passage and header (title, section path).",
+    )
+    unit_overlap_weight: float = Field(0.25, ge=0, description="Unit score: question character bigrams in the unit.")
+    unit_rank_weight: float = Field(0.1, ge=0, description="Unit score: 1/(1+rank) of the unit's passage.")
+    enumeration_bonus: float = Field(
+        0.25, ge=0, description="Unit score added for a lead with its items when a list (哪些) is asked, or a "
+        "「是指」 clause when a definition is.",
+    )
+    subject_lead_bonus: float = Field(
+        0.1, ge=0, description="Unit score added when the unit opens with the question's weightiest term: the "
+        "provision is about it (「甲类传染病是指…」), not a passing mention.",
+    )
+    figure_proximity_bonus: float = Field(
+        0.2, ge=0, description="Unit score added, for a figure question, by how close the asked figure sits to the "
+        "question's weightiest term (full bonus adjacent, none at 30 characters).",
+    )
+    followup_anchor_bonus: float = Field(
+        0.3, ge=0, description="Unit score added, for a follow-up, to the unit that answers the earlier question "
+        "(那三级医院有几家？ after 广西有多少家医院纳入千县工程？ is about the 44家 sentence: 其中9家…).",
+    )
+    unasked_enumeration_factor: float = Field(
+        0.8, ge=0, le=1, description="Unit score multiplier for a whole enumeration when one fact is asked.",
+    )
+    missing_shape_factor: float = Field(
+        0.2, ge=0, le=1,
+        description="Unit score multiplier when the question asks for a figure, period, share, date or place "
+        "and the unit has none (a count must carry the asked unit: 几家 needs …家).",
+    )
     min_support: float = Field(
         0.5, ge=0, le=1,
         description="An answer sentence whose support in its cited passages scores below this is dropped.",
@@ -169,6 +245,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     lexical: LexicalSettings = Field(default_factory=LexicalSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    question: QuestionSettings = Field(default_factory=QuestionSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)

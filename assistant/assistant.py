@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from assistant.answer import Answer, Citation, Retrieved
 from assistant.citations import check
-from assistant.evidence import Synonyms, coverage, key_terms
+from assistant.evidence import coverage
 from assistant.generators import (
     ExtractiveGenerator,
     Generator,
@@ -20,8 +20,8 @@ from assistant.generators import (
     OpenAIGenerator,
     Passage,
 )
+from assistant.question import Question, QuestionAnalyzer, Synonyms
 from assistant.retrieval import Candidate, Filters, HybridRetriever
-from assistant.rewrite import Rewriter, normalize_question
 from ingest.embeddings import Embedder, ModelError
 from ingest.knowledge_base import DocumentRecord, KnowledgeBase, KnowledgeBaseError
 from ingest.pipeline import IngestReport, ingest_paths, read_ingest_log
@@ -61,6 +61,17 @@ class AskEvent:
     answer: Answer | None = None
 
 
+@dataclass
+class Evidence:
+    """The refusal gate's two signals for one question."""
+
+    coverage: float  # IDF-weighted share of the question's terms in the passages and their headers
+    unit_score: float  # score of the best answer unit (ExtractiveGenerator.score)
+
+    def passes(self, cfg: Any) -> bool:
+        return self.coverage >= cfg.min_coverage and self.unit_score >= cfg.min_unit_score
+
+
 def user_questions(history: list[Any] | None) -> list[str]:
     """Earlier user questions from either history form (strings, or role/content messages)."""
     out: list[str] = []
@@ -79,7 +90,9 @@ class Assistant:
         self.settings = settings
         self.kb = kb
         self.retriever = HybridRetriever(kb, settings.retrieval)
-        self.synonyms = Synonyms.cilin() if settings.answer.synonyms else None
+        self.analyzer = QuestionAnalyzer(
+            kb.tokenizer, kb.lexical, Synonyms.cilin() if settings.answer.synonyms else None, settings.question
+        )
         self._generators: dict[str, Generator] = {}
         self._lock = threading.Lock()
 
@@ -108,15 +121,19 @@ class Assistant:
                     raise GeneratorError(f"未知的生成器：{name}")
             return self._generators[name]
 
-    def _rewriter(self, generator_name: str) -> Rewriter:
+    def _analyzer(self, generator_name: str) -> QuestionAnalyzer:
+        """The question analysis, rewriting follow-ups with the LLM when one answers."""
         llm: Callable[[str], str] | None = None
         if generator_name != "extractive" and self.settings.openai.use_for_rewrite:
             try:
-                gen = self.generator(generator_name)
-                llm = getattr(gen, "complete", None)
+                llm = getattr(self.generator(generator_name), "complete", None)
             except GeneratorError:
                 llm = None
-        return Rewriter(self.kb.tokenizer, llm)
+        return self.analyzer.with_llm(llm) if llm else self.analyzer
+
+    def analyze(self, question: str, history: list[Any] | None = None) -> Question:
+        """The question as the pipeline sees it (standalone form, answer type, weighted terms)."""
+        return self.analyzer.analyze(question, user_questions(history))
 
     # ---------------------------------------------------------------- asking
 
@@ -140,10 +157,9 @@ class Assistant:
         started = time.perf_counter()
 
         t0 = time.perf_counter()
-        normalized = normalize_question(question)
-        rewritten = self._rewriter(gen_name).rewrite(normalized, user_questions(history))
+        q = self._analyzer(gen_name).analyze(question, user_questions(history))
         latency["rewrite"] = _ms(t0)
-        query = rewritten or normalized
+        rewritten, query = q.rewritten, q.standalone
         if rewritten:
             yield AskEvent("rewrite", text=rewritten)
 
@@ -155,9 +171,10 @@ class Assistant:
         yield AskEvent("retrieved", retrieved=retrieved)
 
         passages = [Passage(i + 1, c.chunk, c.score) for i, c in enumerate(result.candidates[:top_k])]
-        terms = key_terms(query, self.kb.tokenizer, self.kb.lexical(), self.synonyms)
+        if rewritten and gen_name == "extractive":
+            q = self._anchor(q, user_questions(history), top_k, options.filters())
         base = dict(question=question, rewritten_question=rewritten, retrieved=retrieved, generator=gen_name)
-        if not passages or coverage(terms, [p.chunk.text for p in passages]) < cfg.min_coverage:
+        if not passages or not self.supported(q, passages):
             latency["generate"] = 0.0
             latency["total"] = _ms(started)
             yield AskEvent("answer", answer=Answer(answer=cfg.refusal_sentence, refused=True, latency_ms=latency, **base))
@@ -167,7 +184,7 @@ class Assistant:
         pieces: list[str] = []
         try:
             generator = self.generator(gen_name)
-            for piece in generator.stream(query, passages, terms):
+            for piece in generator.stream(q, passages):
                 pieces.append(piece)
                 yield AskEvent("delta", text=piece)
         except GeneratorError as exc:
@@ -202,6 +219,26 @@ class Assistant:
             "answer",
             answer=Answer(answer=checked.answer, refused=False, citations=citations, latency_ms=latency, **base),
         )
+
+    def _anchor(self, q: Question, history: list[str], top_k: int, filters: Filters | None) -> Question:
+        """Where the earlier question was answered: a follow-up most often asks about the same unit."""
+        earlier = self.analyzer.analyze(history[-1], history[:-1])
+        found = self.retriever.retrieve(earlier.standalone, top_k, filters).candidates
+        generator = self.generator("extractive")
+        chosen = generator.select(earlier, [Passage(i + 1, c.chunk, c.score) for i, c in enumerate(found)])
+        q.anchors = frozenset((c.passage.chunk.chunk_id, c.unit.start) for c in chosen)
+        return q
+
+    def evidence(self, q: Question, passages: list[Passage]) -> Evidence:
+        """What the refusal gate weighs: how much of the question the passages (with their headers)
+        hold, and how well the best structural unit answers it (its kind, its figure, its words)."""
+        texts = [f"{p.chunk.header}\n{p.chunk.text}" for p in passages]
+        units = self.generator("extractive").score(q, passages)  # type: ignore[attr-defined]
+        return Evidence(coverage(q.terms, texts), units[0].score if units else 0.0)
+
+    def supported(self, q: Question, passages: list[Passage]) -> bool:
+        """The refusal gate (thresholds calibrated on the dev set by bench/tune_dev.py)."""
+        return self.evidence(q, passages).passes(self.settings.answer)
 
     # ---------------------------------------------------------------- documents
 

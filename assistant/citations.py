@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.generators import Passage
-from ingest.chunking import split_sentences
+from ingest.structure import split_sentences
 from ingest.lexical import normalize
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -30,6 +30,7 @@ class CheckedSentence:
     text: str  # without markers
     cites: list[int]  # passage numbers (as the generator used them)
     support: float
+    line: int = 0  # the answer line it sits on (an enumeration's items keep their lines)
 
 
 @dataclass
@@ -56,10 +57,10 @@ def lexical_support(sentence: str, passage: str) -> float:
     return len(grams & _bigrams(passage)) / len(grams)
 
 
-def split_answer(text: str) -> list[tuple[str, list[int]]]:
-    """Answer sentences with the markers that follow (or sit inside) each."""
-    out: list[tuple[str, list[int]]] = []
-    for line in text.split("\n"):
+def split_answer(text: str) -> list[tuple[str, list[int], int]]:
+    """Answer sentences with the markers that follow (or sit inside) each, and their line number."""
+    out: list[tuple[str, list[int], int]] = []
+    for number, line in enumerate(text.split("\n")):
         line = line.strip()
         if not line:
             continue
@@ -70,7 +71,7 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
             cites = [int(m) for m in _MARKER.findall(piece)]
             clean = _MARKER.sub("", piece).strip()
             if re.sub(r"[\W_]", "", clean):
-                out.append((clean, cites))
+                out.append((clean, cites, number))
     return out
 
 
@@ -97,17 +98,17 @@ def check(
     by_n = {p.n: p for p in passages}
     result = CheckResult(answer="")
     kept: list[CheckedSentence] = []
-    for sentence, cites in split_answer(text):
+    for sentence, cites, line in split_answer(text):
         valid = [n for n in dict.fromkeys(cites) if n in by_n]
         result.invalid_markers.extend(n for n in cites if n not in by_n)
         if not valid:
             # An uncited claim: keep it only if one passage clearly supports it, and cite that one.
             scored = [(lexical_support(sentence, p.chunk.text), p.n) for p in passages]
             score, n = max(scored, default=(0.0, 0))
-            checked = CheckedSentence(sentence, [n] if score >= max(min_support, 0.8) else [], score)
+            checked = CheckedSentence(sentence, [n] if score >= max(min_support, 0.8) else [], score, line)
         else:
             score = max(lexical_support(sentence, by_n[n].chunk.text) for n in valid)
-            checked = CheckedSentence(sentence, valid, score)
+            checked = CheckedSentence(sentence, valid, score, line)
         (kept if checked.cites else result.dropped).append(checked)
     # Paraphrases score low on bigrams: let the embedding model vouch for them.
     weak = [s for s in kept if s.support < min_support]
@@ -122,7 +123,9 @@ def check(
             kept.remove(s)
             result.dropped.append(s)
     parts: list[str] = []
-    for s in kept:
+    for i, s in enumerate(kept):
+        if i and s.line != kept[i - 1].line:
+            parts.append("\n")
         marks = []
         for n in s.cites:
             final = result.numbering.setdefault(n, len(result.numbering) + 1)
@@ -135,7 +138,7 @@ def check(
             result.support[final] = max(result.support.get(final, 0.0), s.support)
         text_out = s.text
         end = ""
-        if text_out and text_out[-1] in "。！？；!?;":
+        if text_out and text_out[-1] in "。！？；!?;：:":
             text_out, end = text_out[:-1], text_out[-1]
         parts.append(f"{text_out}{''.join(marks)}{end or '。'}")
     result.sentences = kept

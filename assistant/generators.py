@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from assistant.evidence import Term, soft_hits, term_hits
+from assistant.evidence import INJECTION, soft_hits, term_hits
+from assistant.question import Question, Term, arabic_numerals
 from ingest.documents import Chunk
-from ingest.lexical import ChineseTokenizer
+from ingest.lexical import ChineseTokenizer, normalize
+from ingest.structure import Unit, answer_units
 from settings import AnswerSettings, LlamaCppSettings, OpenAISettings
 
 
@@ -36,53 +38,36 @@ class Passage:
 class Generator(Protocol):
     name: str
 
-    def stream(self, question: str, passages: list[Passage], terms: list[Term]) -> Iterator[str]:
+    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str]:
         """Yield the answer text in pieces; claims carry [n] markers."""
         ...
 
 
 # ------------------------------------------------------------------ extractive
 
-_LIST_Q = re.compile(r"(哪些|哪几|有哪|包括|分别|几个方面|几项|列举|什么议题|哪几个)")
-_UNITS = "家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套"
-_NUMERIC_Q = re.compile(rf"(多少|几[{_UNITS}]|比例|数量|人数|规模|百分之|率|多大)")
-_DATE_Q = re.compile(r"(何时|什么时候|哪一年|哪年|哪天|哪一天|日期|时间|几月|几号)")
-# How long, not when: answered by 一天会议 or 为期两天, which carry no date.
-_DURATION_Q = re.compile(r"(多长时间|多久|多少天|几天|持续|为期|历时|多长)")
-_HAS_DURATION = re.compile(r"(\d+|[一二三四五六七八九十两半几数]+)\s*(个)?\s*(天|日|小时|周|星期|个月|月|年|分钟)|为期|历时")
-# A share is answered by a percentage, not by any number (多大比例 -> 90%以上).
-_SHARE_Q = re.compile(r"(比例|比重|百分之|占比|百分比|多大比|[^效]率)")
-_HAS_SHARE = re.compile(r"%|％|百分之|[一二三四五六七八九十]成|\d成")
-_WHO_Q = re.compile(r"(谁|哪位|哪个单位|哪家|哪些单位|由谁|主办|承办|牵头|主持|负责)")
-_PLACE_Q = re.compile(r"(哪里|在哪|何地|地点|哪个城市)")
-_CN_DIGITS = "一二三四五六七八九十百千万两"
-_ASKED_UNIT = re.compile(rf"(?:几|多少)([{_UNITS}]?)")
-
-
-def number_pattern(question: str) -> re.Pattern[str]:
-    """What a sentence must contain to answer a how-many question: a number with the asked unit."""
-    match = _ASKED_UNIT.search(question)
-    unit = match.group(1) if match else ""
-    if unit:
-        # Not an ordinal: 第二人民医院 has no count of people in it.
-        return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*{unit}")
-    return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]")
-# Where something happened is said as 在南宁举行 / 在南宁顺利召开, which a headline lacks.
-_HAS_PLACE = re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)")
-_HAS_DATE = re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日")
-
 
 @dataclass
-class _Sentence:
-    text: str
+class _Candidate:
+    """An answer unit (ingest.structure.Unit) of one passage, scored against the question."""
+
+    unit: Unit
     passage: Passage
     position: int  # order inside the passage
     score: float = 0.0
     hits: frozenset[str] = frozenset()
 
+    @property
+    def text(self) -> str:
+        return self.unit.text
+
 
 class ExtractiveGenerator:
-    """Composes an answer from the passages' own sentences: faithful by construction, offline."""
+    """Quotes the smallest structural unit that answers: an enumeration with its lead, the sentence
+    holding the asked figure with its unit, a 「是指」 clause. Faithful by construction, offline.
+
+    One unit answers one question; more only when the question asks for several (分别, 比较,
+    two places), or when a second unit adds a clearly missing part of the question.
+    """
 
     name = "extractive"
 
@@ -90,127 +75,151 @@ class ExtractiveGenerator:
         self.tokenizer = tokenizer
         self.cfg = cfg
 
-    def stream(self, question: str, passages: list[Passage], terms: list[Term]) -> Iterator[str]:
-        for sentence in self.select(question, passages, terms):
-            text, end = sentence.text, ""
-            if text[-1] in "。！？；!?;":
-                text, end = text[:-1], text[-1]
-            yield f"{text}[{sentence.passage.n}]{end or '。'}"
+    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str]:
+        chosen = self.select(question, passages)
+        for i, cand in enumerate(chosen):
+            if i:
+                yield "\n"
+            lines = cand.text.split("\n")
+            for j, line in enumerate(lines):
+                text, end = line.rstrip(), ""
+                if text and text[-1] in "。！？；!?;：:":
+                    text, end = text[:-1], text[-1]
+                yield f"{text}[{cand.passage.n}]{end or '。'}" + ("\n" if j < len(lines) - 1 else "")
 
-    def _sentences(self, passages: list[Passage]) -> list[_Sentence]:
-        out: list[_Sentence] = []
+    def _candidates(self, passages: list[Passage]) -> list[_Candidate]:
+        out: list[_Candidate] = []
         for p in passages:
-            position = 0
-            for line in p.chunk.text.split("\n"):
-                for s, e in _answer_sentences(line.strip()):
-                    text = line.strip()[s:e].strip()
-                    if len(re.sub(r"\W", "", text)) >= 4:
-                        out.append(_Sentence(text, p, position))
-                        position += 1
+            for i, unit in enumerate(answer_units(p.chunk.text)):
+                if len(re.sub(r"\W", "", unit.text)) >= 4 and not INJECTION.search(unit.text):
+                    out.append(_Candidate(unit, p, i))
         return out
 
-    def select(self, question: str, passages: list[Passage], terms: list[Term]) -> list[_Sentence]:
-        """Greedy choice of sentences that cover the question's terms, then put in reading order."""
-        sentences = self._sentences(passages)
-        if not sentences:
-            return []
+    def score(self, question: Question, passages: list[Passage]) -> list[_Candidate]:
+        """Every answer unit of the passages with its score (highest first)."""
+        cands = self._candidates(passages)
+        terms = question.terms
         weights = {t.text: t.weight for t in terms}
         total = sum(weights.values()) or 1.0
-        q_bigrams = set(self.tokenizer.bigrams(question))
-        wants = {
-            "list": bool(_LIST_Q.search(question)),
-            "number": bool(_NUMERIC_Q.search(question)),
-            "duration": bool(_DURATION_Q.search(question)),
-            "share": bool(_SHARE_Q.search(question)),
-            "date": bool(_DATE_Q.search(question)) and not _DURATION_Q.search(question),
-            "who": bool(_WHO_Q.search(question)),
-            "place": bool(_PLACE_Q.search(question)),
+        q_bigrams = set(self.tokenizer.bigrams(question.standalone))
+        rank = {p.n: i for i, p in enumerate(passages)}
+        context = {
+            p.n: sum(weights[h] * v for h, v in soft_hits(terms, p.chunk.header + "\n" + p.chunk.text).items()) / total
+            for p in passages
         }
-        best_rank = {p.n: i for i, p in enumerate(passages)}
-        has_number = number_pattern(question)
-        passage_hits = {p.n: soft_hits(terms, p.chunk.text) for p in passages}
-        for s in sentences:
-            s.hits = frozenset(term_hits(terms, s.text))
-            lexical = sum(weights[h] * v for h, v in soft_hits(terms, s.text).items()) / total
-            grams = set(self.tokenizer.bigrams(s.text))
-            overlap = len(q_bigrams & grams) / (len(q_bigrams) or 1)
-            prior = 1.0 / (1 + best_rank[s.passage.n])
-            bonus = 0.1 if wants["list"] and s.text.count("、") >= 2 else 0.0
-            # The passage around a sentence often names what it is about (交流会 … 共400余人参会).
-            context = sum(weights[h] * v for h, v in passage_hits[s.passage.n].items()) / total
-            s.score = 0.5 * lexical + 0.15 * context + 0.25 * overlap + 0.1 * prior + bonus
-            # A question asking how many / when is answered only by a sentence that has one.
-            if wants["number"] and not has_number.search(s.text):
-                s.score *= 0.1
-            if wants["date"] and not _HAS_DATE.search(s.text):
-                s.score *= 0.25
-            if wants["place"] and not _HAS_PLACE.search(s.text):
-                s.score *= 0.5
-            if wants["duration"] and not _HAS_DURATION.search(s.text):
-                s.score *= 0.25
-            if wants["share"] and not _HAS_SHARE.search(s.text):
-                s.score *= 0.25
-        limit = self.cfg.max_list_sentences if wants["list"] else self.cfg.max_sentences
-        ranked = sorted(sentences, key=lambda s: -s.score)
-        chosen: list[_Sentence] = []
-        covered: set[str] = set()
-        top = ranked[0].score
-        for s in ranked:
-            if len(chosen) >= limit:
+        cfg = self.cfg
+        for c in cands:
+            c.hits = frozenset(term_hits(terms, c.text))
+            lexical = sum(weights[h] * v for h, v in soft_hits(terms, c.text).items()) / total
+            overlap = len(q_bigrams & set(self.tokenizer.bigrams(c.text))) / (len(q_bigrams) or 1)
+            prior = 1.0 / (1 + rank[c.passage.n])
+            c.score = (
+                cfg.unit_lexical_weight * lexical + cfg.unit_context_weight * context[c.passage.n]
+                + cfg.unit_overlap_weight * overlap + cfg.unit_rank_weight * prior
+            )
+            enumeration = c.unit.kind == "enumeration"
+            if question.answer_type == "list":
+                if enumeration or _INLINE_LIST.search(c.text):
+                    c.score += cfg.enumeration_bonus
+                elif c.text.count("、") >= 2:
+                    c.score += cfg.enumeration_bonus / 2
+            elif enumeration:
+                c.score *= cfg.unasked_enumeration_factor  # a list where one fact was asked for
+            if "definition" in question.wants and re.search(r"是指|所称", c.text):
+                c.score += cfg.enumeration_bonus
+            if (c.passage.chunk.chunk_id, c.unit.start) in question.anchors:
+                c.score += cfg.followup_anchor_bonus  # a follow-up asks about what was just answered
+            if _opens_with_term(c.text, question.terms):
+                c.score += cfg.subject_lead_bonus  # the provision is about it (甲类传染病是指…), not a mention
+            folded = arabic_numerals(c.text)
+            for name in ("number", "duration", "share", "date", "place"):
+                if name in question.wants:
+                    shape = question.given_pattern(name)
+                    if shape is not None and not shape.search(folded):
+                        c.score *= cfg.missing_shape_factor
+                    elif shape is not None and name != "place" and name != "date":
+                        c.score += cfg.figure_proximity_bonus * _proximity(folded, shape, question.terms)
+        return sorted(cands, key=lambda c: -c.score)
+
+    def select(self, question: Question, passages: list[Passage]) -> list[_Candidate]:
+        ranked = self.score(question, passages)
+        if not ranked:
+            return []
+        weights = {t.text: t.weight for t in question.terms}
+        total = sum(weights.values()) or 1.0
+        best = ranked[0]
+        chosen = [best]
+        covered = set(best.hits)
+        length = len(best.text)
+        limit = self.cfg.max_units_several if question.several else self.cfg.max_units
+        floor = self.cfg.several_min_score if question.several else self.cfg.second_unit_min_score
+        for c in ranked[1:]:
+            if len(chosen) >= limit or c.score < floor * best.score:
                 break
-            if any(_similar(s.text, c.text) for c in chosen):
+            if any(_overlaps(c, x) for x in chosen):
                 continue
-            gain = sum(weights[h] for h in s.hits - covered) / total
-            if not chosen:
-                pass
-            elif wants["list"] and s.score >= 0.6 * top and s.hits:
-                pass
-            elif gain >= 0.15 and s.score >= 0.45 * top:
-                pass
-            else:
+            gain = sum(weights[h] for h in c.hits - covered) / total
+            other_doc = all(c.passage.chunk.doc_id != x.passage.chunk.doc_id for x in chosen)
+            if not (question.several and other_doc) and gain < self.cfg.second_unit_min_gain:
                 continue
-            chosen.append(s)
-            covered |= s.hits
-        chosen = self._complete(chosen, sentences, limit)
-        # Reading order: passages by rank, sentences as they appear.
-        return sorted(chosen, key=lambda s: (best_rank[s.passage.n], s.position))
-
-    @staticmethod
-    def _complete(chosen: list[_Sentence], sentences: list[_Sentence], limit: int) -> list[_Sentence]:
-        """Add the sentence that finishes a chosen one's thought: after a colon, a very short
-        sentence, or when the next one opens with a continuation (其中…, 这…, 包括…)."""
-        by_place = {(s.passage.n, s.position): s for s in sentences}
-        out = list(chosen)
-        for s in chosen:
-            if len(out) >= limit:
-                break
-            nxt = by_place.get((s.passage.n, s.position + 1))
-            if nxt is None or any(_similar(nxt.text, c.text) for c in out):
+            if length + len(c.text) > self.cfg.max_answer_chars and not question.several:
                 continue
-            if s.text.rstrip().endswith((":", "：")) or len(s.text) < 25 or _CONTINUES.match(nxt.text):
-                out.append(nxt)
-        return out
+            chosen.append(c)
+            covered |= c.hits
+            length += len(c.text)
+        # Reading order: passages by rank, units as they appear.
+        order = {p.n: i for i, p in enumerate(passages)}
+        return sorted(chosen, key=lambda c: (order[c.passage.n], c.position))
 
 
-_FULL_STOP = re.compile(r"[。！？!?]+[”’」』）)》]*")
+# A list given inline: 「甲类传染病是指：鼠疫、霍乱。」「…包括A、B」.
+_INLINE_LIST = re.compile(r"(是指|包括|分为|[：:])[^。；;]*、")
+_ARTICLE_NO = re.compile(r"^第[一二三四五六七八九十百零〇\d]+条(?:之[一二三四五六七八九十]+)?\s*")
 
 
-def _answer_sentences(line: str) -> list[tuple[int, int]]:
-    """Full sentences only: clauses joined by ；are usually one list (第一…；第二…；第三…)."""
-    spans, pos = [], 0
-    for match in _FULL_STOP.finditer(line):
-        spans.append((pos, match.end()))
-        pos = match.end()
-    if line[pos:].strip():
-        spans.append((pos, len(line)))
-    return spans
+def _opens_with_term(text: str, terms: list[Term]) -> bool:
+    """Whether the unit opens with the question's weightiest term (its subject, as the unit's subject)."""
+    if not terms:
+        return False
+    head = arabic_numerals(_ARTICLE_NO.sub("", text))[:12]
+    top = max(terms, key=lambda t: t.weight)
+    return top.text in head
 
 
-_CONTINUES = re.compile(r"^(其中|这|该|此|包括|分别|主要|具体|同时|并|另外|此外|以及|即|也就是)")
+def _term_positions(text: str, term: Term) -> list[int]:
+    """Where a term sits in the text: exact matches, else its first or last character bigram."""
+    for probe in (term.text, term.text[:2], term.text[-2:]):
+        found = [m.start() for m in re.finditer(re.escape(probe), text)]
+        if found:
+            return found
+    return []
+
+
+def _proximity(text: str, shape: re.Pattern[str], terms: list[Term]) -> float:
+    """How close the asked figure sits to what it counts (1 adjacent .. 0 at 30+ characters).
+
+    「其中9家已建成为三级综合医院」 answers 三级医院有几家, while 「44家医院领导…三级医院代表」 only mentions
+    both: a figure belongs to the words right around it.
+    """
+    if not terms:
+        return 0.0
+    top = max(terms, key=lambda t: t.weight)
+    positions = _term_positions(normalize(text), top)
+    if not positions:
+        return 0.0
+    best = min(abs(m.start() - p) for m in shape.finditer(text) for p in positions) if positions else 99
+    return max(0.0, 1.0 - best / 30)
+
+
+def _overlaps(a: _Candidate, b: _Candidate) -> bool:
+    """Units of the same passage that share text (an item and its enumeration), or repeated text."""
+    if a.passage.n == b.passage.n and a.unit.start < b.unit.end and b.unit.start < a.unit.end:
+        return True
+    return _similar(a.text, b.text)
 
 
 def _similar(a: str, b: str) -> bool:
-    """Near-duplicate sentences (overlapping chunks repeat them)."""
+    """Near-duplicate units (overlapping chunks repeat them)."""
     if a == b or a in b or b in a:
         return True
     ga = {a[i : i + 2] for i in range(len(a) - 1)}
@@ -268,10 +277,10 @@ class OpenAIGenerator:
             context_window=32768,
         )
 
-    def stream(self, question: str, passages: list[Passage], terms: list[Term]) -> Iterator[str]:
+    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str]:
         from llama_index.core.llms import ChatMessage
 
-        messages = [ChatMessage(role=m["role"], content=m["content"]) for m in build_messages(question, passages, self.refusal)]
+        messages = [ChatMessage(role=m["role"], content=m["content"]) for m in build_messages(question.standalone, passages, self.refusal)]
         try:
             for part in self.llm.stream_chat(messages):
                 if part.delta:
@@ -328,10 +337,10 @@ class LlamaCppGenerator:
                 )
             return self._model
 
-    def stream(self, question: str, passages: list[Passage], terms: list[Term]) -> Iterator[str]:
+    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str]:
         try:
             for part in self._llm().create_chat_completion(
-                messages=build_messages(question, passages, self.refusal),
+                messages=build_messages(question.standalone, passages, self.refusal),
                 stream=True,
                 max_tokens=self.cfg.max_tokens,
                 temperature=self.cfg.temperature,

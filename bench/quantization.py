@@ -63,7 +63,7 @@ QUERIES = [
 
 def make_passages(n: int, chars: int) -> list[str]:
     """n windows of `chars` characters, evenly spread over the concatenated corpus text."""
-    files = sorted((REPO / "corpus").rglob("*.txt")) or sorted(Path("/work/shared/seeds").glob("*.txt"))
+    files = sorted((REPO / "corpus").rglob("*.txt"))
     text = "".join(re.sub(r"\s+", "", f.read_text(encoding="utf-8")) for f in files)
     if len(text) < chars:
         raise SystemExit("not enough corpus text under corpus/")

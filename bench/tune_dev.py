@@ -6,7 +6,9 @@ The test set gates CI and is never tuned on; this script reads only the dev ques
 
 Prints retrieval metrics (hit@1/3/5, MRR) per configuration, and for the chosen configuration the
 refusal trade-off: correct-refusal rate on unanswerable questions vs false-refusal rate on
-answerable ones, for a sweep of `answer.min_coverage`.
+answerable ones, over a grid of the gate's two thresholds (`answer.min_coverage`,
+`answer.min_unit_score`), computed with the product's own gate (`Assistant.evidence` /
+`Evidence.passes`). `--store DIR` reuses an ingested store (e.g. eval-out/store) for the sweep.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from settings import Settings, configure_offline, load_settings
 configure_offline()
 
 from assistant import Assistant  # noqa: E402
-from assistant.evidence import coverage, key_terms  # noqa: E402
-from assistant.rewrite import normalize_question  # noqa: E402
+from assistant.assistant import Evidence  # noqa: E402
+from assistant.generators import Passage  # noqa: E402
 from evals.metrics import score_question  # noqa: E402
 from ingest.embeddings import Embedder  # noqa: E402
 
@@ -49,14 +51,11 @@ def retrieval_scores(assistant: Assistant, questions: list[dict]) -> dict[str, f
     return {k: sum(float(r[k] or 0) for r in rows) / n for k in ("hit@1", "hit@3", "hit@5", "mrr")}
 
 
-def question_coverage(assistant: Assistant, q: dict) -> float:
-    """The refusal gate's input for one question (what the threshold is compared with)."""
-    rewriter = assistant._rewriter("extractive")
-    query = normalize_question(q["question"])
-    query = rewriter.rewrite(query, q.get("history") or []) or query
-    result = assistant.retriever.retrieve(query, assistant.settings.retrieval.top_k)
-    terms = key_terms(query, assistant.kb.tokenizer, assistant.kb.lexical(), assistant.synonyms)
-    return coverage(terms, [c.chunk.text for c in result.candidates])
+def question_evidence(assistant: Assistant, q: dict) -> Evidence:
+    """The refusal gate's inputs for one question, exactly as `Assistant.ask` computes them."""
+    analyzed = assistant.analyze(q["question"], q.get("history"))
+    found = assistant.retriever.retrieve(analyzed.standalone, assistant.settings.retrieval.top_k).candidates
+    return assistant.evidence(analyzed, [Passage(i + 1, c.chunk, c.score) for i, c in enumerate(found)])
 
 
 def main() -> None:
@@ -66,6 +65,7 @@ def main() -> None:
     parser.add_argument("--chunk-sizes", default="200,300,450")
     parser.add_argument("--sweep-only", action="store_true", help="skip the grid; sweep the refusal threshold "
                         "for the configured settings")
+    parser.add_argument("--store", type=Path, help="with --sweep-only: an ingested data dir to reuse")
     args = parser.parse_args()
     questions = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     console.print(f"[bold]dev set[/]: {args.questions} ({len(questions)} questions, "
@@ -74,8 +74,9 @@ def main() -> None:
     embedder = Embedder.from_settings(base)
     tmp = Path(tempfile.mkdtemp(prefix="qianxian-tune-"))
     if args.sweep_only:
-        configured = base.model_copy(update={"data_dir": tmp / "configured"})
-        Assistant.from_settings(configured, embedder).add_documents([args.corpus])
+        configured = base.model_copy(update={"data_dir": args.store or tmp / "configured"})
+        if not args.store:
+            Assistant.from_settings(configured, embedder).add_documents([args.corpus])
         refusal_sweep(Assistant.from_settings(configured, embedder), questions)
         return
 
@@ -117,22 +118,25 @@ def main() -> None:
 
 
 def refusal_sweep(assistant: Assistant, questions: list[dict]) -> None:
-    """Correct refusals vs false refusals for a range of `answer.min_coverage` thresholds."""
-    cov = [(question_coverage(assistant, q), bool(q["evidence"])) for q in questions]
-    sweep = Table(title="refusal threshold (answer.min_coverage) on dev")
-    for col in ("threshold", "correct refusals (unanswerable)", "false refusals (answerable)", "accuracy"):
+    """Correct refusals vs false refusals over a grid of the gate's two thresholds."""
+    rows = [(question_evidence(assistant, q), bool(q["evidence"])) for q in questions]
+    n_un = sum(1 for _, a in rows if not a) or 1
+    n_an = sum(1 for _, a in rows if a) or 1
+    results = []
+    for cov in [x / 100 for x in range(0, 61, 10)]:
+        for unit in [x / 100 for x in range(0, 41, 5)]:
+            cfg = assistant.settings.answer.model_copy(update={"min_coverage": cov, "min_unit_score": unit})
+            correct = sum(1 for e, a in rows if not a and not e.passes(cfg))
+            false = sum(1 for e, a in rows if a and not e.passes(cfg))
+            results.append(((correct + n_an - false) / len(rows), correct, -false, cov, unit))
+    sweep = Table(title="refusal gate on dev (best 15 by accuracy; ties: more refusals first)")
+    for col in ("min_coverage", "min_unit_score", "correct refusals (unanswerable)", "false refusals (answerable)",
+                "accuracy"):
         sweep.add_column(col, justify="right")
-    n_un = sum(1 for _, a in cov if not a) or 1
-    n_an = sum(1 for _, a in cov if a) or 1
-    for t in [x / 100 for x in range(30, 81, 5)]:
-        correct = sum(1 for c, a in cov if not a and c < t)
-        false = sum(1 for c, a in cov if a and c < t)
-        acc = (correct + (n_an - false)) / len(cov)
-        sweep.add_row(f"{t:.2f}", f"{correct}/{n_un} ({correct / n_un:.0%})", f"{false}/{n_an} ({false / n_an:.0%})",
-                      f"{acc:.3f}")
+    for acc, correct, neg_false, cov, unit in sorted(results, reverse=True)[:15]:
+        sweep.add_row(f"{cov:.2f}", f"{unit:.2f}", f"{correct}/{n_un} ({correct / n_un:.0%})",
+                      f"{-neg_false}/{n_an} ({-neg_false / n_an:.0%})", f"{acc:.3f}")
     console.print(sweep)
-    console.print("coverage of each dev question (answerable=A, unanswerable=U): "
-                  + " ".join(f"{'A' if a else 'U'}{c:.2f}" for c, a in sorted(cov)))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""Pages -> citable chunks that follow the structure of Chinese official documents.
+"""Pages -> citable chunks that follow the document's structure (see `ingest.structure`).
 
-Official documents nest 一、 > （一） > 1. > （1）, with 第X章/第X条 in regulations and 附件 at the end.
-A chunk never spans two sections, so every chunk carries one section path such as
-``三、重点任务 > （二）提升核心专科能力``. Inside a section we split on sentence ends and pack
-whole sentences up to a size cap, repeating a few trailing sentences as overlap; only a single
-sentence longer than the cap is ever cut.
+A chunk is one structural unit whenever it fits: a law's article (条) with its paragraphs (款)
+and items (项), or the body of a leaf 公文 section. A unit longer than the cap is cut between its
+paragraphs; an enumeration too long for one chunk is cut between its items and every piece
+repeats the lead sentence, so no item is ever cited without what it is an item of. Only a single
+paragraph longer than the cap is cut between sentences (with a little sentence overlap).
+
+Every chunk carries the document title and its section path (「第四章 医疗废物的集中处置 >
+第二十三条」); the knowledge base indexes them with the text as a contextual header.
 """
 
 from __future__ import annotations
@@ -15,74 +18,21 @@ import re
 from dataclasses import dataclass
 
 from ingest.documents import Chunk, LoadedDocument
+from ingest.structure import Block, Group, Line, parse, split_sentences
 from settings import ChunkingSettings
 
-_CN_NUM = "一二三四五六七八九十百零〇两"
-
-# (level, pattern). Lower levels are outer. A line that matches starts a new section.
-HEADING_PATTERNS: list[tuple[int, re.Pattern[str]]] = [
-    (0, re.compile(r"^附件\s*[\d一二三四五六七八九十]*\s*[:：]?\s*\S{0,40}$")),
-    (1, re.compile(rf"^第[{_CN_NUM}\d]+[编章]")),
-    (2, re.compile(rf"^第[{_CN_NUM}\d]+节")),
-    (3, re.compile(rf"^[{_CN_NUM}]+、")),
-    (4, re.compile(rf"^[（(][{_CN_NUM}]+[）)]")),
-    (5, re.compile(r"^\d{1,2}[.．、](?!\d)")),
-    (6, re.compile(r"^[（(]\d{1,2}[）)]")),
-    (6, re.compile(rf"^第[{_CN_NUM}\d]+条")),
-]
-
-_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)》]*")
 _SOFT_BREAK = re.compile(r"[，,、：:]")
-_HEADING_TITLE_END = re.compile(r"[。：:；;]")
-_MAX_TITLE = 40
 
 
 @dataclass
-class _Unit:
-    """A sentence (or a piece of an over-long one) with its location on its page."""
+class _Piece:
+    """A run of text on one page: a whole line or a part of a long one."""
 
     text: str
     page: int | None
     start: int
     end: int
-    new_line: bool  # begins a new line (paragraph) in the source
-
-
-@dataclass
-class _Section:
-    path: list[str]
-    units: list[_Unit]
-
-
-def heading_level(line: str) -> int | None:
-    """The nesting level of a heading line, or None for body text."""
-    for level, pattern in HEADING_PATTERNS:
-        if pattern.match(line):
-            # A long line that merely starts like a list item is still a heading: official
-            # documents put "（二）加强专科建设。具体内容……" on one line.
-            return level
-    return None
-
-
-def heading_title(line: str) -> str:
-    """The short label of a heading line: up to its first sentence end, capped."""
-    match = _HEADING_TITLE_END.search(line)
-    title = line[: match.start()] if match else line
-    title = title.strip()
-    return title if len(title) <= _MAX_TITLE else title[:_MAX_TITLE] + "…"
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Offsets of sentences in one line; the tail without an end mark is a sentence too."""
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for match in _SENTENCE_END.finditer(text):
-        if match.end() > pos:
-            spans.append((pos, match.end()))
-            pos = match.end()
-    if pos < len(text) and text[pos:].strip():
-        spans.append((pos, len(text)))
-    return spans
+    new_line: bool  # begins a new line in the source (joined with '\n')
 
 
 def _cut_long(start: int, end: int, text: str, cap: int) -> list[tuple[int, int]]:
@@ -98,122 +48,113 @@ def _cut_long(start: int, end: int, text: str, cap: int) -> list[tuple[int, int]
     return pieces
 
 
-def _sections(doc: LoadedDocument, cap: int) -> list[_Section]:
-    """Walk the lines of all pages, keeping a heading stack, and cut lines into units."""
-    sections: list[_Section] = [_Section(path=[], units=[])]
-    stack: list[tuple[int, str]] = []
-    for page in doc.pages:
-        offset = 0
-        for raw in page.text.split("\n"):
-            line_start = offset
-            offset += len(raw) + 1
-            stripped = raw.strip()
-            if not stripped:
-                continue
-            lead = len(raw) - len(raw.lstrip())
-            level = heading_level(stripped)
-            if level is not None:
-                while stack and stack[-1][0] >= level:
-                    stack.pop()
-                stack.append((level, heading_title(stripped)))
-                sections.append(_Section(path=[t for _, t in stack], units=[]))
-            first = True
-            for s, e in split_sentences(stripped):
-                for ps, pe in _cut_long(s, e, stripped, cap):
-                    piece = stripped[ps:pe]
-                    if not piece.strip():
-                        continue
-                    base = line_start + lead
-                    sections[-1].units.append(
-                        _Unit(piece, page.number, base + ps, base + pe, new_line=first)
-                    )
-                    first = False
-    return sections
+def _line_piece(line: Line) -> _Piece:
+    return _Piece(line.text, line.page, line.start, line.end, True)
 
 
-def _merge_heading_only(sections: list[_Section]) -> list[_Section]:
-    """A section that is only its heading line joins the next section when that one is its child.
-
-    Its words stay in the text for BM25 while the chunk is cited under the deeper path; a short
-    heading-only section followed by a sibling stays on its own.
-    """
-    merged: list[_Section] = []
-    pending: _Section | None = None
-    for section in sections:
-        if not section.units:
-            continue
-        heading_only = len(section.units) == 1 and len(section.units[0].text) <= _MAX_TITLE and bool(section.path)
-        if pending is not None:
-            if section.path[: len(pending.path)] == pending.path and len(section.path) > len(pending.path):
-                section = _Section(section.path, pending.units + section.units)
-            else:
-                merged.append(pending)
-            pending = None
-        if heading_only:
-            pending = section
-            continue
-        merged.append(section)
-    if pending is not None:
-        merged.append(pending)
-    return merged
+def _sentence_pieces(line: Line, cap: int) -> list[_Piece]:
+    """A paragraph too long for one chunk, as sentences (over-long sentences cut at commas)."""
+    out: list[_Piece] = []
+    for s, e in split_sentences(line.text):
+        for ps, pe in _cut_long(s, e, line.text, cap):
+            if line.text[ps:pe].strip():
+                out.append(_Piece(line.text[ps:pe], line.page, line.start + ps, line.start + pe, not out))
+    return out
 
 
-def _pack(units: list[_Unit], cfg: ChunkingSettings) -> list[list[_Unit]]:
-    """Greedy packing of whole sentences up to max_chars (as joined), with sentence-level overlap."""
-    groups: list[list[_Unit]] = []
-    current: list[_Unit] = []
-    for unit in units:
-        if current and _size(current + [unit]) > cfg.max_chars:
+def _size(pieces: list[_Piece]) -> int:
+    """Length of the chunk text these pieces make, line breaks included."""
+    return sum(len(p.text) for p in pieces) + sum(1 for i, p in enumerate(pieces) if i and p.new_line)
+
+
+def _join(pieces: list[_Piece]) -> str:
+    parts: list[str] = []
+    for i, piece in enumerate(pieces):
+        if i and piece.new_line:
+            parts.append("\n")
+        parts.append(piece.text)
+    return "".join(parts)
+
+
+def _group_parts(group: Group, cfg: ChunkingSettings) -> list[list[_Piece]]:
+    """A group as indivisible parts: the whole group if it fits, else the enumeration cut between
+    items with the lead repeated, else a long paragraph cut into sentence runs."""
+    pieces = [_line_piece(line) for line in group.lines]
+    if _size(pieces) <= cfg.max_chars:
+        return [pieces]
+    if group.is_enumeration:
+        lead, items = pieces[0], pieces[1:]
+        if len(lead.text) <= cfg.max_chars // 2:
+            parts: list[list[_Piece]] = []
+            current: list[_Piece] = [lead]
+            for item in items:
+                if len(current) > 1 and _size(current + [item]) > cfg.max_chars:
+                    parts.append(current)
+                    current = [lead]
+                if _size(current + [item]) > cfg.max_chars:
+                    current.extend(_sentence_pieces(Line(item.text, item.page, item.start, item.end), cfg.max_chars))
+                else:
+                    current.append(item)
+            parts.append(current)
+            return parts
+    return _pack_sentences([p for line in group.lines for p in _sentence_pieces(line, cfg.max_chars)], cfg)
+
+
+def _pack_sentences(pieces: list[_Piece], cfg: ChunkingSettings) -> list[list[_Piece]]:
+    """Greedy packing of sentences up to max_chars, with whole trailing sentences as overlap."""
+    groups: list[list[_Piece]] = []
+    current: list[_Piece] = []
+    for piece in pieces:
+        if current and _size(current + [piece]) > cfg.max_chars:
             groups.append(current)
-            overlap: list[_Unit] = []
+            overlap: list[_Piece] = []
             for prev in reversed(current[1:]):  # never repeat the whole previous chunk
                 if _size([prev] + overlap) > cfg.overlap_chars:
                     break
                 overlap.insert(0, prev)
-            current = overlap if _size(overlap + [unit]) <= cfg.max_chars else []
-        current.append(unit)
+            current = overlap if _size(overlap + [piece]) <= cfg.max_chars else []
+        current.append(piece)
     if current:
-        fresh = current[_overlap_len(groups[-1], current) :] if groups else current
-        if groups and _size(fresh) < cfg.min_chars and _size(groups[-1] + fresh) <= cfg.max_chars:
-            groups[-1].extend(fresh)  # a short tail joins its neighbour only if that stays within the cap
-        else:
-            groups.append(current)
+        groups.append(current)
     return groups
 
 
-def _overlap_len(previous: list[_Unit], current: list[_Unit]) -> int:
-    """How many sentences `current` repeats from the end of `previous`."""
-    for k in range(min(len(previous), len(current)), 0, -1):
-        if all(a is b for a, b in zip(previous[-k:], current[:k])):
-            return k
-    return 0
-
-
-def _size(units: list[_Unit]) -> int:
-    """Length of the chunk text these units make, line breaks included."""
-    return sum(len(u.text) for u in units) + sum(1 for i, u in enumerate(units) if i and u.new_line)
-
-
-def _join(units: list[_Unit]) -> str:
-    parts: list[str] = []
-    for i, unit in enumerate(units):
-        if i and unit.new_line:
-            parts.append("\n")
-        parts.append(unit.text)
-    return "".join(parts)
+def _block_chunks(block: Block, cfg: ChunkingSettings) -> list[list[_Piece]]:
+    """Pack a block's parts (paragraphs, enumerations) into chunks without splitting any part."""
+    chunks: list[list[_Piece]] = []
+    current: list[_Piece] = []
+    for group in block.groups:
+        parts = _group_parts(group, cfg)
+        if len(parts) > 1:  # a part that had to be cut stands on its own
+            if current:
+                chunks.append(current)
+                current = []
+            chunks.extend(parts)
+            continue
+        part = parts[0]
+        if current and _size(current + part) > cfg.max_chars:
+            chunks.append(current)
+            current = []
+        current = current + part
+    if current:
+        if chunks and _size(current) < cfg.min_chars and _size(chunks[-1] + current) <= cfg.max_chars:
+            chunks[-1].extend(current)
+        else:
+            chunks.append(current)
+    return chunks
 
 
 def chunking_fingerprint(cfg: ChunkingSettings) -> str:
     """Identifies the chunking rules; a stored document chunked under other rules is re-chunked."""
-    blob = json.dumps({"v": 1, **cfg.model_dump()}, sort_keys=True)
+    blob = json.dumps({"v": 2, **cfg.model_dump()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def chunk_document(doc: LoadedDocument, cfg: ChunkingSettings) -> list[Chunk]:
     """Split a loaded document into chunks carrying title, section path, pages and offsets."""
     chunks: list[Chunk] = []
-    for section in _merge_heading_only(_sections(doc, cfg.max_chars)):
-        for group in _pack(section.units, cfg):
+    for block in parse(doc).blocks:
+        for group in _block_chunks(block, cfg):
             ordinal = len(chunks)
             first, last = group[0], group[-1]
             chunks.append(
@@ -224,7 +165,7 @@ def chunk_document(doc: LoadedDocument, cfg: ChunkingSettings) -> list[Chunk]:
                     ordinal=ordinal,
                     text=_join(group),
                     title=doc.meta.title,
-                    section_path=" > ".join(section.path),
+                    section_path=" > ".join(block.path),
                     page_start=first.page,
                     page_end=last.page,
                     char_start=first.start,

@@ -68,6 +68,11 @@ class Chunk:
     date: str | None = None
     doc_type: str | None = None
 
+    @property
+    def header(self) -> str:
+        """Where the chunk sits: 「医疗废物管理条例 > 第四章 医疗废物的集中处置 > 第二十三条」."""
+        return " > ".join(x for x in (self.title, self.section_path) if x)
+
     def metadata(self) -> dict[str, Any]:
         """Flat, Chroma-compatible metadata (no None values: Chroma rejects them)."""
         data = asdict(self)

@@ -249,10 +249,10 @@ class KnowledgeBase:
         return hashlib.sha256(f"{self.embedder.model_id}\x00{text}".encode()).hexdigest()
 
     def index_text(self, chunk: Chunk) -> str:
-        """What is embedded and BM25-indexed: the section path gives a chunk its context."""
-        if chunk.section_path:
-            return f"{chunk.section_path}\n{chunk.text}"
-        return chunk.text
+        """What is embedded and BM25-indexed: a contextual header (document title > section path)
+        above the text, so 「第二十三条」 alone is still found as 医疗废物管理条例's provision on
+        医疗废物的集中处置."""
+        return f"{chunk.header}\n{chunk.text}" if chunk.header else chunk.text
 
     def commit_document(
         self,

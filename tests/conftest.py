@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,15 @@ def embedder(base_settings: Settings):
 def settings(base_settings: Settings, tmp_path: Path) -> Settings:
     """Per-test settings with a fresh data dir (a fresh Chroma store and lexical index)."""
     return base_settings.model_copy(update={"data_dir": tmp_path / "data"})
+
+
+@pytest.fixture(scope="session")
+def news_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped corpus without its regulations: the two news articles under news/ with the manifest.
+
+    Tests about answers, the UI and the CLI use it to stay fast (15 chunks instead of 1,100); the
+    quality gate and the official-document tests use the whole corpus."""
+    root = tmp_path_factory.mktemp("news-corpus")
+    shutil.copytree(SEEDS / "news", root / "news")
+    shutil.copy(SEEDS / "manifest.json", root / "manifest.json")
+    return root

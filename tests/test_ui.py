@@ -55,11 +55,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def env(base_settings, embedder, tmp_path_factory):
+def env(base_settings, embedder, tmp_path_factory, news_corpus):
     data = tmp_path_factory.mktemp("ui-data")
     settings = base_settings.model_copy(update={"data_dir": data})
     assistant = Assistant.from_settings(settings, embedder=embedder)
-    report = assistant.add_documents([CORPUS])
+    report = assistant.add_documents([news_corpus])
     assert report.failed == 0, report.failures
     app = ui.build_app(assistant)
     app.queue(default_concurrency_limit=settings.ui.concurrency_limit)

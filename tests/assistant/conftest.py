@@ -59,10 +59,10 @@ def corpus_settings(base_settings: Settings, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="session")
-def corpus_assistant(corpus_settings: Settings, embedder) -> Iterator[Assistant]:
+def corpus_assistant(corpus_settings: Settings, embedder, news_corpus: Path) -> Iterator[Assistant]:
     """The assistant over the two sample articles, ingested once for the whole session."""
     assistant = Assistant.from_settings(corpus_settings, embedder=embedder)
-    report = assistant.add_documents([CORPUS])
+    report = assistant.add_documents([news_corpus])
     assert not report.failures, report.failures
     assert {n.name for n in assistant.kb.names()} == {EXCHANGE, WORKSHOP}
     yield assistant

@@ -10,7 +10,7 @@ import pytest
 
 from assistant import AskOptions, Assistant
 from assistant.retrieval import Filters, fuse
-from assistant.rewrite import normalize_question
+from assistant.question import normalize_question
 from settings import RetrievalSettings
 
 EXCHANGE = "news/2023-09-27_guangxi_qianxian_exchange.txt"  # dated 2023-09-30

