@@ -150,6 +150,14 @@ class AnswerSettings(BaseModel):
     second_unit_min_score: float = Field(
         0.6, ge=0, le=1, description="Extractive: a further unit must score at least this share of the best one.",
     )
+    provision_fallback_below: float = Field(
+        0.45, ge=0, le=1,
+        description="Extractive: when the best sentence holds less than this IDF share of the question's terms "
+        "(a paraphrase), quote its whole passage (the article or section) instead of guessing a sentence.",
+    )
+    provision_fallback_passages: int = Field(
+        2, ge=1, description="Extractive: how many passages (best first) such a fallback answer quotes whole.",
+    )
     several_min_score: float = Field(
         0.4, ge=0, le=1, description="Extractive: when several are asked for, a further unit (from another "
         "document, or adding missing terms) must score at least this share of the best one.",
@@ -172,6 +180,11 @@ class AnswerSettings(BaseModel):
     subject_lead_bonus: float = Field(
         0.1, ge=0, description="Unit score added when the unit opens with the question's weightiest term: the "
         "provision is about it (「甲类传染病是指…」), not a passing mention.",
+    )
+    missing_subject_factor: float = Field(
+        0.5, ge=0, le=1,
+        description="Unit score multiplier, for a question counting in a unit (几家, 多少元), when the unit's "
+        "passage and header lack the question's weightiest term the documents use: the count is of something else.",
     )
     figure_proximity_bonus: float = Field(
         0.2, ge=0, description="Unit score added, for a figure question, by how close the asked figure sits to the "

@@ -55,6 +55,7 @@ class _Candidate:
     position: int  # order inside the passage
     score: float = 0.0
     hits: frozenset[str] = frozenset()
+    lexical: float = 0.0  # IDF-weighted share of the question's terms in the unit itself
 
     @property
     def text(self) -> str:
@@ -111,6 +112,7 @@ class ExtractiveGenerator:
         for c in cands:
             c.hits = frozenset(term_hits(terms, c.text))
             lexical = sum(weights[h] * v for h, v in soft_hits(terms, c.text).items()) / total
+            c.lexical = lexical
             overlap = len(q_bigrams & set(self.tokenizer.bigrams(c.text))) / (len(q_bigrams) or 1)
             prior = 1.0 / (1 + rank[c.passage.n])
             c.score = (
@@ -132,6 +134,8 @@ class ExtractiveGenerator:
             if _opens_with_term(c.text, question.terms):
                 c.score += cfg.subject_lead_bonus  # the provision is about it (甲类传染病是指…), not a mention
             folded = arabic_numerals(c.text)
+            if question.unit and _subject_strength(terms, c.passage.chunk.header + "\n" + c.passage.chunk.text) < 0.5:
+                c.score *= cfg.missing_subject_factor  # a count, but not of the asked thing (44家… for 胸痛中心)
             for name in ("number", "duration", "share", "date", "place"):
                 if name in question.wants:
                     shape = question.given_pattern(name)
@@ -148,6 +152,14 @@ class ExtractiveGenerator:
         weights = {t.text: t.weight for t in question.terms}
         total = sum(weights.values()) or 1.0
         best = ranked[0]
+        if best.lexical < self.cfg.provision_fallback_below and best.unit.kind == "sentence":
+            # The question shares few words with any sentence (a paraphrase): the sentence choice is a
+            # guess, the provision (the whole structural unit) is not.
+            order = [best.passage] + [p for p in passages if p.n != best.passage.n]
+            return [
+                _Candidate(Unit(0, len(p.chunk.text), "provision", p.chunk.text), p, 0, best.score, best.hits)
+                for p in order[: self.cfg.provision_fallback_passages]
+            ]
         chosen = [best]
         covered = set(best.hits)
         length = len(best.text)
@@ -184,6 +196,16 @@ def _opens_with_term(text: str, terms: list[Term]) -> bool:
     head = arabic_numerals(_ARTICLE_NO.sub("", text))[:12]
     top = max(terms, key=lambda t: t.weight)
     return top.text in head
+
+
+def _subject_strength(terms: list[Term], text: str) -> float:
+    """How well the text holds the question's weightiest term that the documents use at all (1 exact,
+    synonym credit, bigram share). A word no document uses (a paraphrase's 老百姓) says nothing."""
+    known = [t for t in terms if t.df > 0]
+    if not known:
+        return 1.0
+    top = max(known, key=lambda t: t.weight)
+    return soft_hits([top], text).get(top.text, 0.0)
 
 
 def _term_positions(text: str, term: Term) -> list[int]:

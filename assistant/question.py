@@ -36,7 +36,8 @@ _HOW_MUCH_TAIL = frozenset("大长久远高重")  # 多 + 大/长/…: 多大比
 # Words that frame a question but carry no subject matter.
 FRAME = frozenset(
     """问题 资料 文件 文档 内容 介绍 说明 具体 一下 是否 如何 怎样 时候 时间 有关 相关 请问 告诉 知道 了解
-    提到 提及 根据 文中 文章 报道 新闻 分别 一共 总共 共有 目前 主要 要求 重点 规定 哪些 情形 情况 什么样""".split()
+    提到 提及 根据 文中 文章 报道 新闻 分别 一共 总共 共有 目前 主要 要求 重点 规定 哪些 情形 情况 什么样
+    今天 明天 昨天 现在 今年 当前 最近 近期 如今""".split()  # the last line: deictic time, relative to the asker
 )
 # Where in a text something was said, or that an example is wanted.
 DISCOURSE = frozenset("开头 开场 开篇 结尾 末尾 例子 举例 比如".split())
@@ -50,6 +51,18 @@ ELLIPTIC_TAIL = re.compile(r"呢[?？]?$")
 _SPECIFIC_FLAGS = ("nr", "ns", "nt", "nz", "eng")
 _NUMBER = re.compile(r"\d")
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffa-z0-9.%]+")
+
+# The same unit in other words: a question's 多少天 is answered by 六十日.
+UNIT_ALIASES = {"天": "天|日", "日": "日|天", "个月": "个?月", "月": "个?月", "小时": "小时|时", "周": "周|星期",
+                "元": "元", "平方米": "平方米|平米|亩", "摄氏度": "摄氏度|℃|度"}
+
+# A figure asked without its unit whose kind names the unit: a fee or a fine is given in 元, an area
+# in 平方米, a temperature in 摄氏度 (「报名费是多少」 is not answered by 为期两天).
+IMPLIED_UNITS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(费|价|金额|资金|经费|补贴|补助|罚款|工资|报酬|津贴|投资|奖励)"), "元"),
+    (re.compile(r"面积"), "平方米"),
+    (re.compile(r"温度"), "摄氏度"),
+)
 
 # A question that cites its source first: 「献血法规定…」「北京市医院安全秩序管理规定要求…」「…条例中规定的…」.
 LAW_FRAME = re.compile(r"^(.{2,30}?(?:法|条例|规定|办法|解释|方案|通知))中?(?:规定|要求|明确)的?")
@@ -93,7 +106,7 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     AnswerType("date", re.compile(r"(何时|什么时候|哪一年|哪年|哪天|哪一天|日期|几月|几号|起施行|生效)"),
                re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日")),
     AnswerType("who", re.compile(r"(谁|哪位|哪个单位|哪家|哪些单位|哪个部门|哪些部门|由谁|主办|承办|牵头|主持|负责)"), None),
-    AnswerType("place", re.compile(r"(哪里|在哪|何地|地点|哪个城市)"),
+    AnswerType("place", re.compile(r"(哪里|在哪(?![些个种类])|何地|地点|哪个城市)"),
                re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)")),
 )
 _ASKED_UNIT = re.compile(rf"(?:几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
@@ -109,6 +122,7 @@ class Term:
     text: str
     weight: float
     synonyms: tuple[str, ...] = field(default=())
+    df: int = 1  # chunks of the knowledge base that hold it (0: a word the documents never use)
 
 
 class Synonyms:
@@ -204,7 +218,8 @@ class Question:
         """The text shape that answers answer type `name` (a number needs the asked unit)."""
         if name == "number":
             if self.unit:
-                return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*(个)?\s*{self.unit}")
+                unit = UNIT_ALIASES.get(self.unit, re.escape(self.unit))
+                return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*(个)?\s*(?:{unit})")
             return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]|[{_CN_DIGITS}]+[{UNITS}]")
         for t in ANSWER_TYPES:
             if t.name == name:
@@ -259,6 +274,9 @@ class QuestionAnalyzer:
         wants = frozenset(t.name for t in ANSWER_TYPES if t.asked.search(standalone))
         answer_type = next((t.name for t in ANSWER_TYPES if t.name in wants), "fact")
         unit_match = _ASKED_UNIT.search(standalone)
+        unit = (unit_match.group(2) or None) if unit_match else None
+        if unit is None and ("number" in wants or unit_match):
+            unit = next((u for pattern, u in IMPLIED_UNITS if pattern.search(standalone)), None)
         terms = self.key_terms(standalone)
         if rewritten:  # the follow-up's own words are what is asked now; the borrowed ones frame it
             for t in terms:
@@ -273,7 +291,7 @@ class QuestionAnalyzer:
             wants=wants,
             terms=terms,
             subject=self.subject(standalone),
-            unit=(unit_match.group(2) or None) if unit_match else None,
+            unit=unit,
             several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
         )
 
@@ -299,7 +317,7 @@ class QuestionAnalyzer:
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             weight = pos_weight(word, flag, self.cfg) * (self.cfg.answer_type_weight if i in heads else 1.0)
             if weight > 0:
-                terms.append(Term(word, idf * weight, self.synonyms.of(word) if self.synonyms else ()))
+                terms.append(Term(word, idf * weight, self.synonyms.of(word) if self.synonyms else (), df))
         return terms
 
     def subject(self, question: str) -> str | None:
@@ -309,14 +327,8 @@ class QuestionAnalyzer:
         上市许可持有人有哪些义务」 the law is the frame and 药品上市许可持有人 the subject. Falls back to
         the longest noun when the question opens with its predicate.
         """
-        body = re.sub(r"[?？。!！]+$", "", question.strip())
-        frame = LAW_FRAME.match(body)
-        if frame:
-            body = body[frame.end() :]
-        predicate = PREDICATE.search(body)
-        head = body[: predicate.start()] if predicate else body
-        head = head.strip(" ，,的")
-        if len(head) >= 2 and not QUESTION_WORDS.search(head):
+        head = self._subject_phrase(question)
+        if len(head) >= 2:
             return head
         words = [
             (w, flag) for w, flag in self.tokenizer.tagged(question)
@@ -326,6 +338,17 @@ class QuestionAnalyzer:
         nouns = [w for w, flag in words if flag.startswith("n")]
         pool = nouns or [w for w, _ in words]
         return max(pool, key=len) if pool else None
+
+    @staticmethod
+    def _subject_phrase(question: str) -> str:
+        """The words before the predicate, after a citing frame ('' when the question opens with its predicate)."""
+        body = re.sub(r"[?？。!！]+$", "", question.strip())
+        frame = LAW_FRAME.match(body)
+        if frame:
+            body = body[frame.end() :]
+        predicate = PREDICATE.search(body)
+        head = (body[: predicate.start()] if predicate else body).strip(" ，,的")
+        return "" if QUESTION_WORDS.search(head) or PRONOUN.search(head) else head
 
     def law(self, question: str) -> str | None:
         """The law or regulation a question cites (「献血法规定…」 → 献血法)."""
@@ -343,6 +366,9 @@ class QuestionAnalyzer:
             return True
         if len(re.sub(r"[\W_]", "", core)) <= 5:
             return True
+        head = self.tokenizer.tagged(self._subject_phrase(core))
+        if sum(1 for _, flag in head if flag.startswith("n")) >= 2:
+            return False  # 「医疗废物集中处置单位应当…」 names its own subject (课程一共持续几天 does not)
         return not any(_is_specific(word, flag) for word, flag in self.tokenizer.tagged(core))
 
     def rewrite(self, question: str, history: list[str]) -> str | None:

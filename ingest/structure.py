@@ -191,7 +191,10 @@ def _is_body_line(text: str) -> bool:
 
 
 def _is_title(text: str, title: str) -> bool:
+    """The document's title line (a title never ends like a sentence: 「第1段：…。」 is prose)."""
     text = _MD_HEADING_RE.sub("", text)
+    if text.endswith(("。", "；", ";")):
+        return False
     return bool(title) and (text == title or (len(text) >= 4 and text in title))
 
 
@@ -299,6 +302,8 @@ def parse(doc: LoadedDocument) -> Parsed:
             lead_open, item_level = bool(LEAD_END_RE.search(text)), None
             continue
         level = numbered_level(text)
+        if lead_open and level == 0 and not in_article and is_title_heading(text):
+            lead_open, item_level = False, None  # 「一、总体要求」 after 「各有关单位：」 is a heading, not an item
         if lead_open and not in_article and level is not None:
             item_level = level if item_level is None else item_level
             if level < item_level:  # 「二、保障措施」 after the items 1. 2. 3.: the list is over

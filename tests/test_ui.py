@@ -92,7 +92,7 @@ def test_ask_api_answers_with_citation(env):
 
 
 def test_ask_api_refuses_off_topic(env):
-    answer = env.client.predict("今天南宁天气怎么样？", None, api_name="/ask")
+    answer = env.client.predict("明天会下雨吗？", None, api_name="/ask")
     assert answer["refused"] is True
     assert answer["answer"] == env.settings.answer.refusal_sentence
     assert answer["citations"] == []
@@ -115,7 +115,7 @@ def test_only_ask_is_documented(env):
 
 
 def test_concurrent_users_get_their_own_answers(env):
-    questions = {"a": "广西有多少家医院纳入千县工程？", "b": "今天南宁天气怎么样？"}
+    questions = {"a": "广西有多少家医院纳入千县工程？", "b": "明天会下雨吗？"}
     results: dict[str, dict] = {}
 
     def run(key: str) -> None:
@@ -167,7 +167,7 @@ def test_chat_stream_streams_steps_and_renders_citations(env):
 
 
 def test_chat_stream_refusal_looks_different(env):
-    chat, history, sources, _ = list(ui.chat_stream(env.assistant, "今天南宁天气怎么样？", [], []))[-1]
+    chat, history, sources, _ = list(ui.chat_stream(env.assistant, "明天会下雨吗？", [], []))[-1]
     final = chat[-1]["content"]
     assert 'class="refusal"' in final and "⚠ 根据现有资料无法回答该问题。" in final
     assert "可能相关的段落" in final and 'class="cite"' not in final

@@ -29,6 +29,9 @@ QUESTION = "广西有多少家医院纳入千县工程？"
 pytestmark = pytest.mark.browser
 
 
+LAW_QUESTION = "医疗废物集中处置单位应当符合哪些条件？"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,6 +126,17 @@ def test_ask_stream_and_click_citation(app_url, driver):
     assert len(driver.window_handles) == 1  # no new tab opened by the link
     others = driver.find_elements(By.CSS_SELECTOR, ".source-card.highlight")
     assert [c.get_attribute("id") for c in others] == ["source-card-1"]
+
+    # an official document: the enumeration answered whole, its article cited with title and section path
+    box = driver.find_element(By.CSS_SELECTOR, "#question-box textarea")
+    box.send_keys(LAW_QUESTION)
+    driver.find_element(By.ID, "send-button").click()
+    WebDriverWait(driver, 90).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chat .answer-meta")) >= 2)
+    WebDriverWait(driver, 30).until(lambda d: "第二十三条" in d.find_element(By.ID, "sources-panel").text)
+    chat_text = driver.find_element(By.ID, "chat").text
+    assert "应当符合下列条件" in chat_text and "规章制度" in chat_text
+    panel = driver.find_element(By.ID, "sources-panel").text
+    assert "医疗废物管理条例" in panel and "第四章 医疗废物的集中处置 > 第二十三条" in panel
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SCREENSHOT))

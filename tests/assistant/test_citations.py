@@ -84,9 +84,11 @@ def test_renumbering_by_first_use():
 
 def test_markers_after_the_full_stop_belong_to_the_sentence_before():
     assert split_answer("本次研修班的课程为期两天。[2] 县域就诊率达90%以上。[1][3]") == [
-        ("本次研修班的课程为期两天。", [2]),
-        ("县域就诊率达90%以上。", [1, 3]),
+        ("本次研修班的课程为期两天。", [2], 0),
+        ("县域就诊率达90%以上。", [1, 3], 0),
     ]
+    # an enumeration's items keep their lines in the checked answer
+    assert [line for _, _, line in split_answer("下列条件：[1]\n（一）甲；[1]\n（二）乙。[1]")] == [0, 1, 2]
     result = check("本次研修班的课程为期两天。[2]", PASSAGES, 0.5)
     assert result.answer == "本次研修班的课程为期两天[1]。"
 

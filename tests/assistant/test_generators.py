@@ -172,12 +172,12 @@ def test_llm_rewrites_followups(llm_assistant, llm_server):
 def test_rule_rewrite_when_llm_rewriting_is_off(llm_assistant, llm_server):
     llm_server.stream_reply = cite_passage_with("黎君君", "黎君君在研修班的开班仪式上致辞")
     answer = llm_assistant(use_for_rewrite=False).ask("其上谁致辞？", ["研修班的开班仪式是哪天？"])
-    assert answer.rewritten_question == "研修班上谁致辞?"
+    assert answer.rewritten_question == "研修班的开班仪式上谁致辞?"
     assert llm_server.chat_requests(stream=False) == []
 
 
 def test_llm_rewrite_failure_falls_back_to_rules(llm_assistant, llm_server):
     llm_server.mode = "error500"
     answer = llm_assistant().ask("其上谁致辞？", ["研修班的开班仪式是哪天？"])
-    assert answer.rewritten_question == "研修班上谁致辞?"  # rewriting never fails the answer
+    assert answer.rewritten_question == "研修班的开班仪式上谁致辞?"  # rewriting never fails the answer
     assert answer.error is not None and "HTTP 500" in answer.error  # generation itself failed

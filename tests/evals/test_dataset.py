@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -14,26 +15,59 @@ REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "corpus"
 DEV = REPO / "evals" / "questions" / "dev.jsonl"
 TEST = REPO / "evals" / "questions" / "test.jsonl"
-TYPES = {"fact", "list", "numeric", "paraphrase", "multi_doc", "followup", "unanswerable"}
+NEWS_DEV = REPO / "evals" / "questions" / "news-dev.jsonl"
+NEWS_TEST = REPO / "evals" / "questions" / "news-test.jsonl"
+TYPES = {"list", "numeric", "paraphrase", "multi_doc", "followup", "unanswerable", "news"}
+# The least share of each type in either set (what the sets must be able to tell apart).
+SHARES = {"list": 0.25, "numeric": 0.15, "paraphrase": 0.15, "multi_doc": 0.10, "followup": 0.10, "unanswerable": 0.12}
 
 
-@pytest.mark.parametrize("path", [DEV, TEST], ids=["dev", "test"])
+@pytest.mark.parametrize("path", [DEV, TEST, NEWS_DEV, NEWS_TEST], ids=["dev", "test", "news-dev", "news-test"])
 def test_shipped_sets_pass_check(path: Path, capsys: pytest.CaptureFixture[str]):
     assert run_check(path, CORPUS) == 0, capsys.readouterr().err
 
 
 def test_shipped_sets_size_and_coverage():
     dev, test = load_questions(DEV).items, load_questions(TEST).items
-    both = dev + test
-    counts = Counter(q["type"] for q in both)
-    assert len(both) >= 60
-    assert len(test) >= 30
-    assert TYPES <= set(counts), f"missing types: {TYPES - set(counts)}"
-    assert counts["unanswerable"] >= 10
-    assert counts["followup"] >= 5
-    assert all(q["history"] for q in both if q["type"] == "followup")
+    assert len(dev) >= 120 and len(test) >= 60
+    for items in (dev, test):
+        counts = Counter(q["type"] for q in items)
+        assert TYPES <= set(counts), f"missing types: {TYPES - set(counts)}"
+        for kind, share in SHARES.items():
+            assert counts[kind] / len(items) >= share, (kind, counts[kind], len(items))
+        assert all(q["history"] for q in items if q["type"] == "followup")
+        # most questions are about the official documents, not the two news articles
+        assert sum(1 for q in items if any(e["doc"].startswith("regulations/") for e in q["evidence"])) >= 0.6 * len(items)
     assert not {q["id"] for q in dev} & {q["id"] for q in test}, "dev and test ids overlap"
     assert not {q["question"] for q in dev} & {q["question"] for q in test}, "dev and test share a question"
+
+
+def _flat(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def test_test_questions_use_provisions_no_dev_question_uses():
+    """A test question is written from passages no dev question quotes: for the regulations, no article
+    (or other structural unit) holds evidence of both sets."""
+    from ingest.loaders import load_file
+    from ingest.structure import parse
+
+    def units(items: list[dict]) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for q in items:
+            for ev in q["evidence"]:
+                if not ev["doc"].startswith("regulations/"):
+                    continue
+                blocks = parsed.setdefault(ev["doc"], parse(load_file(CORPUS / ev["doc"], ev["doc"])).blocks)
+                quote = _flat(ev["quote"])
+                holders = [b for b in blocks if quote in _flat("".join(line.text for g in b.groups for line in g.lines))]
+                assert holders, (q["id"], ev["quote"])  # every regulation quote sits in a structural unit
+                out.update((ev["doc"], " > ".join(b.path)) for b in holders)
+        return out
+
+    parsed: dict[str, list] = {}
+    shared = units(load_questions(DEV).items) & units(load_questions(TEST).items)
+    assert not shared, shared
 
 
 def _write(tmp_path: Path, items: list[dict]) -> Path:
