@@ -136,6 +136,12 @@ class ExtractiveGenerator:
             folded = arabic_numerals(c.text)
             if question.unit and _subject_strength(terms, c.passage.chunk.header + "\n" + c.passage.chunk.text) < 0.5:
                 c.score *= cfg.missing_subject_factor  # a count, but not of the asked thing (44家… for 胸痛中心)
+            if question.counted and question.counted not in c.text:
+                c.score *= cfg.missing_shape_factor  # 多少学分 is not answered by a count of days
+            if question.answer_type == "list" and not enumeration:
+                shape = question.given_pattern("list")
+                if shape is not None and not shape.search(c.text):
+                    c.score *= cfg.missing_shape_factor  # 具体是哪几家 is not answered by 其中9家…
             for name in ("number", "duration", "share", "date", "place"):
                 if name in question.wants:
                     shape = question.given_pattern(name)

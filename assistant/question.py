@@ -77,7 +77,7 @@ ASKING = re.compile(
     r"|(?:有|是)?(?:什么|哪些|哪个|哪一|哪几|哪里|哪年|哪)|是否|吗|呢|[?？。!！]"
 )
 # Measure words and time units a count or a period is given in.
-UNITS = "家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套倍"
+UNITS = "家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套倍辆例剂"
 _CN_DIGITS = "一二三四五六七八九十百千万两"
 # Units spelled with more than one character come first (几小时 asks in 小时, not 小).
 MULTI_UNITS = "小时|工作日|个工作日|平方米|立方米|摄氏度|公里|万元|元钱|周岁|个月"
@@ -97,16 +97,18 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     AnswerType("definition", re.compile(r"(什么是|是指什么|指的是什么|何谓|的定义|的含义|是什么意思)"),
                re.compile(r"是指|指的是|所称|包括")),
     AnswerType("list", re.compile(r"(哪些|哪几|有哪|包括什么|包括哪|分别|几个方面|几项|列举|什么议题|什么条件|哪几个|什么情形|什么职责|什么措施|什么要求)"),
-               None),
+               re.compile(r"[、；;]|：|:")),  # items joined by 、 or ；, or announced by a colon
     AnswerType("duration", re.compile(r"(多长时间|多久|多少天|几天|几日|多少日|持续|为期|历时|多长|期限|几个月|多少个月|几年内|多少年|几小时|多少小时|几个工作日|多少个工作日)"),
                re.compile(r"(\d+|[一二三四五六七八九十两半几数]+)\s*(个)?\s*(天|日|小时|周|星期|个月|月|年|分钟|工作日)|为期|历时")),
     AnswerType("share", re.compile(r"(比例|比重|百分之|占比|百分比|多大比|[^效]率)"),
                re.compile(r"%|％|百分之|[一二三四五六七八九十]成|\d成")),
     AnswerType("number", re.compile(rf"(多少|几(?:{MULTI_UNITS})|几[{UNITS}]|数量|人数|规模|多大|多高|不少于|不超过|以上|以下|金额|罚款)"), None),
     AnswerType("date", re.compile(r"(何时|什么时候|哪一年|哪年|哪天|哪一天|日期|几月|几号|起施行|生效)"),
-               re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日")),
+               # a calendar date, or (in regulations) a deadline relative to an event: 届满6个月前, 之日起30日内
+               re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日|"
+                          r"\d+\s*个?\s*(?:工作日|日|天|月|年|小时)\s*(?:内|前|后|以内|以前)|之日起|届满")),
     AnswerType("who", re.compile(r"(谁|哪位|哪个单位|哪家|哪些单位|哪个部门|哪些部门|由谁|主办|承办|牵头|主持|负责)"), None),
-    AnswerType("place", re.compile(r"(哪里|在哪(?![些个种类])|何地|地点|哪个城市)"),
+    AnswerType("place", re.compile(r"(哪里|在哪(?![些个种类])|何地|地点|哪个(?:城市|省|市|县|地方))"),
                re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)")),
 )
 _ASKED_UNIT = re.compile(rf"(?:几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
@@ -211,6 +213,7 @@ class Question:
     terms: list[Term]
     subject: str | None  # the main thing asked about (longest specific noun)
     unit: str | None  # the unit a count is asked in (几家 -> 家)
+    counted: str | None  # what is counted when no unit is said (多少继续医学教育学分 -> 学分)
     several: bool  # asks for more than one provision (分别, 比较, 北京和上海…, two questions in one)
     anchors: frozenset[tuple[str, int]] = frozenset()  # (chunk id, unit start) that answered the earlier question
 
@@ -277,6 +280,7 @@ class QuestionAnalyzer:
         unit = (unit_match.group(2) or None) if unit_match else None
         if unit is None and ("number" in wants or unit_match):
             unit = next((u for pattern, u in IMPLIED_UNITS if pattern.search(standalone)), None)
+        counted = self.counted_noun(standalone) if unit_match and not unit else None
         terms = self.key_terms(standalone)
         if rewritten:  # the follow-up's own words are what is asked now; the borrowed ones frame it
             for t in terms:
@@ -292,6 +296,7 @@ class QuestionAnalyzer:
             terms=terms,
             subject=self.subject(standalone),
             unit=unit,
+            counted=counted,
             several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
         )
 
@@ -338,6 +343,14 @@ class QuestionAnalyzer:
         nouns = [w for w, flag in words if flag.startswith("n")]
         pool = nouns or [w for w, _ in words]
         return max(pool, key=len) if pool else None
+
+    def counted_noun(self, question: str) -> str | None:
+        """The noun a 多少/几 counts when no measure word follows: 「多少继续医学教育学分」 counts 学分."""
+        match = re.search(r"(?:多少|几)([\u4e00-\u9fff]{2,12})", question)
+        if not match:
+            return None
+        nouns = [w for w, flag in self.tokenizer.tagged(match.group(1)) if flag.startswith("n") and len(w) >= 2]
+        return nouns[-1] if nouns else None
 
     @staticmethod
     def _subject_phrase(question: str) -> str:
