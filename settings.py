@@ -133,6 +133,11 @@ class AnswerSettings(BaseModel):
         "period or rule is absent use the corpus's words (high coverage) but no unit carries what is asked "
         "(calibrated on the dev questions).",
     )
+    paraphrase_coverage_below: float = Field(
+        0.35, ge=0, le=1,
+        description="A question with less than this term coverage (but at least min_coverage) is taken as a "
+        "paraphrase: the unit score, which needs word matches, does not refuse it (calibrated on dev).",
+    )
     synonyms: bool = Field(
         True, description="Count a Cilin (同义词词林) synonym of a question term found in the passages as partial "
         "evidence (期望 ~ 希望, 看病 ~ 就诊), for the refusal gate and extractive sentence choice.",

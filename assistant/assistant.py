@@ -69,7 +69,13 @@ class Evidence:
     unit_score: float  # score of the best answer unit (ExtractiveGenerator.score)
 
     def passes(self, cfg: Any) -> bool:
-        return self.coverage >= cfg.min_coverage and self.unit_score >= cfg.min_unit_score
+        """Enough of the question's words in the passages, and a unit that answers it. A question in
+        the user's own words (few of its words in the documents: a paraphrase) cannot show the second by
+        word match, so below `paraphrase_coverage_below` the first decides (and the answer quotes whole
+        provisions, see `ExtractiveGenerator.select`)."""
+        if self.coverage < cfg.min_coverage:
+            return False
+        return self.unit_score >= cfg.min_unit_score or self.coverage < cfg.paraphrase_coverage_below
 
 
 def user_questions(history: list[Any] | None) -> list[str]:

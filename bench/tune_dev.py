@@ -6,8 +6,8 @@ The test set gates CI and is never tuned on; this script reads only the dev ques
 
 Prints retrieval metrics (hit@1/3/5, MRR) per configuration, and for the chosen configuration the
 refusal trade-off: correct-refusal rate on unanswerable questions vs false-refusal rate on
-answerable ones, over a grid of the gate's two thresholds (`answer.min_coverage`,
-`answer.min_unit_score`), computed with the product's own gate (`Assistant.evidence` /
+answerable ones, over a grid of the gate's three thresholds (`answer.min_coverage`,
+`answer.min_unit_score`, `answer.paraphrase_coverage_below`), computed with the product's own gate (`Assistant.evidence` /
 `Evidence.passes`). `--store DIR` reuses an ingested store (e.g. eval-out/store) for the sweep.
 """
 
@@ -32,7 +32,7 @@ from assistant.generators import Passage  # noqa: E402
 from evals.metrics import score_question  # noqa: E402
 from ingest.embeddings import Embedder  # noqa: E402
 
-console = Console()
+console = Console(width=160)
 
 
 def _with(settings: Settings, section: str, **values) -> Settings:
@@ -123,18 +123,21 @@ def refusal_sweep(assistant: Assistant, questions: list[dict]) -> None:
     n_un = sum(1 for _, a in rows if not a) or 1
     n_an = sum(1 for _, a in rows if a) or 1
     results = []
-    for cov in [x / 100 for x in range(0, 61, 10)]:
+    for cov in [x / 100 for x in range(0, 31, 5)]:
         for unit in [x / 100 for x in range(0, 41, 5)]:
-            cfg = assistant.settings.answer.model_copy(update={"min_coverage": cov, "min_unit_score": unit})
-            correct = sum(1 for e, a in rows if not a and not e.passes(cfg))
-            false = sum(1 for e, a in rows if a and not e.passes(cfg))
-            results.append(((correct + n_an - false) / len(rows), correct, -false, cov, unit))
+            for para in [x / 100 for x in range(0, 51, 5)]:
+                cfg = assistant.settings.answer.model_copy(
+                    update={"min_coverage": cov, "min_unit_score": unit, "paraphrase_coverage_below": para})
+                correct = sum(1 for e, a in rows if not a and not e.passes(cfg))
+                false = sum(1 for e, a in rows if a and not e.passes(cfg))
+                # ties: more correct refusals, then the higher (stricter) thresholds, the lower paraphrase bound
+                results.append(((correct + n_an - false) / len(rows), correct, -false, cov, unit, -para))
     sweep = Table(title="refusal gate on dev (best 15 by accuracy; ties: more refusals first)")
-    for col in ("min_coverage", "min_unit_score", "correct refusals (unanswerable)", "false refusals (answerable)",
-                "accuracy"):
+    for col in ("min_coverage", "min_unit_score", "paraphrase_coverage_below", "correct refusals (unanswerable)",
+                "false refusals (answerable)", "accuracy"):
         sweep.add_column(col, justify="right")
-    for acc, correct, neg_false, cov, unit in sorted(results, reverse=True)[:15]:
-        sweep.add_row(f"{cov:.2f}", f"{unit:.2f}", f"{correct}/{n_un} ({correct / n_un:.0%})",
+    for acc, correct, neg_false, cov, unit, neg_para in sorted(results, reverse=True)[:15]:
+        sweep.add_row(f"{cov:.2f}", f"{unit:.2f}", f"{-neg_para:.2f}", f"{correct}/{n_un} ({correct / n_un:.0%})",
                       f"{-neg_false}/{n_an} ({-neg_false / n_an:.0%})", f"{acc:.3f}")
     console.print(sweep)
 
