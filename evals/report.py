@@ -50,7 +50,8 @@ def _settings_summary(settings: dict[str, Any]) -> list[tuple[str, str]]:
                       f"dense_weight {r.get('dense_weight')}, rerank {r.get('rerank_model_path') or 'off'}"),
         ("lexical", f"{settings.get('lexical', {}).get('tokenizer')}"),
         ("answer", f"generator {a.get('generator')}, min_coverage {a.get('min_coverage')}, "
-                   f"min_support {a.get('min_support')}"),
+                   f"min_unit_score {a.get('min_unit_score')}, paraphrase_coverage_below "
+                   f"{a.get('paraphrase_coverage_below')}, min_support {a.get('min_support')}"),
     ]
 
 

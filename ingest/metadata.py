@@ -225,20 +225,13 @@ def issuer_from_wenhao(wenhao: str | None) -> str | None:
 
 
 def _cn_number(text: str) -> int:
-    """Chinese numerals as used in dates: 十二 → 12, 二十三 → 23, 三十一 → 31."""
-    digits = {c: i for i, c in enumerate("零一二三四五六七八九")}
-    if "十" in text:
-        tens, _, ones = text.partition("十")
-        return (digits.get(tens, 1) if tens else 1) * 10 + (digits.get(ones, 0) if ones else 0)
-    return digits.get(text, 0)
+    """Chinese numerals as used in dates (十二 → 12, 二十三 → 23, 二〇二一 → 2021), via cn2an."""
+    import cn2an
 
-
-def _cn_year(text: str) -> int:
-    """二〇二一 → 2021 (〇, ○, 零 and O all appear as zero in real documents)."""
-    value = 0
-    for ch in text:
-        value = value * 10 + ("一二三四五六七八九".find(ch) + 1 if ch in "一二三四五六七八九" else 0)
-    return value
+    try:
+        return int(cn2an.cn2an(re.sub("[○零OＯ0]", "〇", text), "smart"))
+    except (ValueError, KeyError, IndexError):
+        return 0
 
 
 def _iso(match: re.Match[str], offset: int = 0) -> str | None:
@@ -248,7 +241,7 @@ def _iso(match: re.Match[str], offset: int = 0) -> str | None:
         if g[0]:
             y, m, d = int(g[0]), int(g[1]), int(g[2])
         else:
-            y, m, d = _cn_year(g[3]), _cn_number(g[4]), _cn_number(g[5])
+            y, m, d = _cn_number(g[3]), _cn_number(g[4]), _cn_number(g[5])
         if not 1949 <= y <= 2100:
             return None
         return _dt.date(y, m, d).isoformat()
