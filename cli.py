@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path, help="files or folders (recursive)")
     p.add_argument("--prune", action="store_true", help="remove stored documents whose files under the folders are gone")
     p.add_argument("--rebuild", action="store_true", help="empty the knowledge base first (e.g. after changing the model)")
+    p.add_argument("--no-wait", action="store_true", help="fail at once (exit 1) if another ingest is writing, instead of waiting")
     p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -108,10 +109,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     embedder = _embedder(settings)
     try:
-        kb = KnowledgeBase(settings, embedder, rebuild=args.rebuild)
-    except KnowledgeBaseError as exc:
+        kb = KnowledgeBase(settings, embedder, rebuild=args.rebuild, wait=not args.no_wait)
+        report = ingest_paths(
+            kb, args.paths, prune=args.prune, show_progress=not (args.quiet or args.json), wait=not args.no_wait
+        )
+    except KnowledgeBaseError as exc:  # WriterBusy included: nothing was changed
         raise Fatal(str(exc)) from exc
-    report = ingest_paths(kb, args.paths, prune=args.prune, show_progress=not (args.quiet or args.json))
     kb.close()
     for failure in report.failures:
         print(f"{failure.path}: {failure.reason}", file=sys.stderr)
@@ -127,7 +130,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from assistant import AskOptions, Assistant, AssistantError
+    from assistant import AskOptions, Assistant, AssistantError, QuestionError
 
     history: list[str] = []
     for flag in ("date_from", "date_to"):
@@ -151,6 +154,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
             top_k=args.top_k, docs=args.doc, doc_type=args.doc_type, date_from=args.date_from, date_to=args.date_to
         )
         answer = assistant.ask(args.question, history, options)
+    except QuestionError as exc:
+        print(f"question: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except AssistantError as exc:
         raise Fatal(str(exc)) from exc
     if args.json:

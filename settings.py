@@ -121,6 +121,10 @@ class AnswerSettings(BaseModel):
         "extractive", description="extractive: verbatim cited sentences, offline; openai: any OpenAI-compatible "
         "endpoint; llamacpp: a local GGUF file."
     )
+    max_question_chars: int = Field(
+        1000, ge=10, description="Longer questions are refused with one message (CLI exit 64, API error): "
+        "analysis time grows with length, and no policy question needs more.",
+    )
     refusal_sentence: str = Field(DEFAULT_REFUSAL, description="The fixed sentence returned when evidence is lacking.")
     min_coverage: float = Field(
         0.1, ge=0, le=1,

@@ -34,7 +34,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant import Answer, AskOptions, Assistant, AssistantError
+from assistant import Answer, AskOptions, Assistant, AssistantError, QuestionError
 from ingest.documents import LoadError
 from ingest.loaders import decode_text
 from settings import Settings, configure_offline
@@ -497,6 +497,12 @@ def chat_stream(
             elif event.kind == "answer":
                 final = event.answer
             yield chat, history, gr.skip(), ""
+    except QuestionError as exc:  # the user's input: say what is wrong, no traceback in the log
+        step["metadata"] = {"title": "检索", "status": "done"}
+        step["content"] = "未开始。"
+        chat.append({"role": "assistant", "content": f"✖ {_md_escape(str(exc))}"})
+        yield chat, history, render_sources(None), ""
+        return
     except Exception as exc:  # never a traceback in the chat; the app keeps running
         log.exception("answering %r failed", question)
         if step["metadata"].get("status") == "pending":

@@ -7,6 +7,6 @@
 """
 
 from assistant.answer import Answer, Citation, Retrieved
-from assistant.assistant import AskEvent, AskOptions, Assistant, AssistantError
+from assistant.assistant import AskEvent, AskOptions, Assistant, AssistantError, QuestionError
 
-__all__ = ["Answer", "AskEvent", "AskOptions", "Assistant", "AssistantError", "Citation", "Retrieved"]
+__all__ = ["Answer", "AskEvent", "AskOptions", "Assistant", "AssistantError", "Citation", "QuestionError", "Retrieved"]

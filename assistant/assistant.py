@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,15 @@ RETRIEVED_SHOWN = 10
 
 class AssistantError(Exception):
     """The assistant cannot start or answer; the message is one readable line."""
+
+
+class QuestionError(AssistantError):
+    """The question itself is unusable (empty, too long): the caller's input, not the assistant, is at fault."""
+
+
+# Lone surrogates (a broken UTF-16 pair from a client) and control characters other than tab/newline
+# cannot be encoded or tokenised: they are removed, never allowed to raise deep inside the pipeline.
+_INVALID_CHARS = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -151,10 +161,27 @@ class Assistant:
         assert answer is not None
         return answer
 
+    def check_question(self, question: Any) -> str:
+        """The question as the pipeline may take it, or QuestionError with the one message to show."""
+        if not isinstance(question, str):
+            raise QuestionError("问题必须是文本。")
+        cleaned = _INVALID_CHARS.sub("", question).strip()
+        if not cleaned:
+            raise QuestionError("问题不能为空。")
+        limit = self.settings.answer.max_question_chars
+        if len(cleaned) > limit:
+            raise QuestionError(f"问题过长（最多 {limit} 字）")
+        return cleaned
+
     def ask_stream(
         self, question: str, history: list[Any] | None = None, options: AskOptions | None = None
     ) -> Iterator[AskEvent]:
-        """Answer step by step: rewrite, retrieved passages, answer text deltas, the checked Answer."""
+        """Answer step by step: rewrite, retrieved passages, answer text deltas, the checked Answer.
+
+        Raises QuestionError (before any work) for an empty or over-long question."""
+        question = self.check_question(question)
+        history = [h for h in (user_questions(history) if history else [])]
+        history = [_INVALID_CHARS.sub("", h)[: self.settings.answer.max_question_chars] for h in history]
         options = options or AskOptions()
         cfg = self.settings.answer
         gen_name = options.generator or cfg.generator

@@ -16,6 +16,7 @@ that belong to no committed chunk are removed the next time the store is opened 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
@@ -23,7 +24,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,10 @@ CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB NOT NUL
 
 class KnowledgeBaseError(Exception):
     """A store that cannot be used as configured; the message says what to do."""
+
+
+class WriterBusy(KnowledgeBaseError):
+    """Another process holds the writer lock and the caller chose not to wait."""
 
 
 @dataclass
@@ -97,20 +102,24 @@ def _date_int(date: str | None) -> int | None:
 class KnowledgeBase:
     """Chroma collection + manifest + lexical index, opened once and shared (thread-safe)."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, *, writable: bool = True, rebuild: bool = False):
+    def __init__(self, settings: Settings, embedder: Embedder, *, rebuild: bool = False, wait: bool = True):
         self.settings = settings
         self.embedder = embedder
         self.tokenizer = ChineseTokenizer(settings.lexical)
         self.root = settings.data_path
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._writer_lock = threading.RLock()  # threads of this process take turns as the writer
+        self._writer_depth = 0
+        self._writer_file: Any = None
         self._db = sqlite3.connect(self.root / "kb.sqlite", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._client = self._connect_chroma()
         if rebuild:
-            self._wipe()
+            with self.writer(wait=wait, repair=False):  # everything goes: nothing to repair
+                self._wipe()
         self._check_model()
         self._collection = self._client.get_or_create_collection(
             settings.chroma.collection,
@@ -126,8 +135,8 @@ class KnowledgeBase:
             )
         self._lexical: LexicalIndex | None = None
         self._lexical_generation = -1
-        if writable:
-            self.reconcile()
+        # Opening never repairs: a reader must not take an ingest's in-flight vectors for orphans.
+        # The writer repairs (`reconcile`) when it takes the writer lock.
 
     # ---------------------------------------------------------------- opening
 
@@ -173,8 +182,58 @@ class KnowledgeBase:
                 "(or configure the old model)"
             )
 
+    @contextmanager
+    def writer(
+        self, wait: bool = True, on_wait: Callable[[str], None] | None = None, *, repair: bool = True
+    ) -> Iterator[None]:
+        """Be the one writer of this data dir for the block: ingest, delete and repair hold it.
+
+        An exclusive lock on `<data_dir>/writer.lock` (released by the OS if the process dies, so a
+        kill -9 never leaves it stuck). Readers (ask, serve, eval over an existing store) never take
+        it. A second writer waits (`on_wait` is told once why) or, with `wait=False`, gets
+        WriterBusy at once. On taking it, vectors left by a killed writer are removed.
+        """
+        with self._writer_lock:
+            if self._writer_depth == 0:
+                handle = open(self.root / "writer.lock", "a+")  # noqa: SIM115 - held across the block
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if not wait:
+                        handle.close()
+                        raise WriterBusy(
+                            f"{self.root}: another process is writing to this knowledge base (an ingest or a "
+                            "delete); try again when it has finished"
+                        ) from None
+                    if on_wait:
+                        on_wait(f"{self.root}: another ingest is writing to this knowledge base; waiting for it to finish…")
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                self._writer_file = handle
+                try:
+                    if repair:
+                        self.reconcile()
+                except BaseException:
+                    self._release_writer()
+                    raise
+            self._writer_depth += 1
+            try:
+                yield
+            finally:
+                self._writer_depth -= 1
+                if self._writer_depth == 0:
+                    self._release_writer()
+
+    def _release_writer(self) -> None:
+        if self._writer_file is not None:
+            fcntl.flock(self._writer_file, fcntl.LOCK_UN)
+            self._writer_file.close()
+            self._writer_file = None
+
     def reconcile(self) -> int:
-        """Delete vectors that no committed chunk owns (left by a run killed mid-document)."""
+        """Delete vectors that no committed chunk owns (left by a run killed mid-document).
+
+        Only the writer may do this (see `writer`): while an ingest runs, its next document's vectors
+        are in Chroma before its manifest commit, and would look like orphans to anyone else."""
         with self._lock:
             known = {row[0] for row in self._db.execute("SELECT chunk_id FROM chunks")}
             orphans: list[str] = []
@@ -330,7 +389,7 @@ class KnowledgeBase:
 
     def remove_name(self, name: str) -> int:
         """Forget `name`; its document goes when no other name holds it. Returns chunks removed."""
-        with self._lock:
+        with self.writer(), self._lock:
             with self._transaction():
                 row = self._db.execute("SELECT doc_id FROM names WHERE name=?", (name,)).fetchone()
                 self._db.execute("DELETE FROM names WHERE name=?", (name,))

@@ -132,12 +132,28 @@ def ingest_paths(
     show_progress: bool = True,
     console: Console | None = None,
     on_file: Callable[[str, str], None] | None = None,
+    wait: bool = True,
 ) -> IngestReport:
     """Bring the knowledge base in line with the files under `paths`.
 
     `on_file(name, status)` is told of each file's outcome (added/updated/unchanged/failed) so a
-    UI can show per-file progress.
+    UI can show per-file progress. The run holds the knowledge base's writer lock: a concurrent
+    ingest waits for it (saying so on the console) or, with `wait=False`, raises WriterBusy.
     """
+    console = console or Console(stderr=True)
+    with kb.writer(wait=wait, on_wait=lambda message: console.print(message)):
+        return _ingest_paths(kb, paths, prune=prune, show_progress=show_progress, console=console, on_file=on_file)
+
+
+def _ingest_paths(
+    kb: KnowledgeBase,
+    paths: list[Path],
+    *,
+    prune: bool,
+    show_progress: bool,
+    console: Console,
+    on_file: Callable[[str, str], None] | None,
+) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     files, missing = discover(paths)
@@ -148,7 +164,6 @@ def ingest_paths(
         if problem:
             report.failures.append(problem)
     fingerprint = chunking_fingerprint(kb.settings.chunking)
-    console = console or Console(stderr=True)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -205,3 +205,23 @@ def test_model_mismatch_exits_1_until_rebuild(
     summary = json.loads(result.stdout)
     assert summary["files"]["added"] == 1 and summary["chunks_added"] >= 1
     assert stored_model().startswith(other_id)
+
+
+def test_an_over_long_question_exits_64_with_one_line(cache_dir: Path, tmp_path: Path) -> None:
+    result = run(["ask", "县医院" * 400, "--data-dir", str(tmp_path)], cache_dir, module=True)
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.strip().splitlines() == ["question: 问题过长（最多 1000 字）"]
+    assert result.stdout == ""
+
+
+def test_invalid_utf8_in_a_question_is_no_traceback(cache_dir: Path, tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates: they are dropped, the question answered."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("QIANXIAN_")}
+    full_env.update(QIANXIAN_CACHE_DIR=str(cache_dir))
+    bad = "千县工程".encode() + b"\xff\xfe" + "是什么？".encode()
+    result = subprocess.run(
+        [sys.executable.encode(), b"-m", b"cli", b"ask", bad, b"--data-dir", str(tmp_path).encode()],
+        env=full_env, capture_output=True, timeout=300, cwd=REPO,
+    )
+    assert b"Traceback" not in result.stderr
+    assert result.returncode == 0, result.stderr.decode(errors="replace")

@@ -320,3 +320,19 @@ def test_serve_refuses_public_host_without_auth(base_settings):
         ui.serve(bad_auth)
     assert ui._is_loopback("127.0.0.1") and ui._is_loopback("localhost") and ui._is_loopback("::1")
     assert not ui._is_loopback("0.0.0.0") and not ui._is_loopback("192.168.1.5")
+
+
+def test_ask_api_limits_question_length_and_cleans_invalid_unicode(env):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="问题过长（最多 1000 字）"):
+        env.client.predict("县医院" * 400, None, api_name="/ask")
+    # a lone surrogate cannot even be sent as JSON by most clients; in-process it is dropped
+    answer = env.assistant.ask("广西有多少家医院纳入千县工程\ud800？")
+    assert answer.error is None and not answer.refused
+
+
+def test_chat_shows_the_length_limit_as_one_message(env):
+    chat, history, _, _ = list(ui.chat_stream(env.assistant, "县医院" * 400, [], []))[-1]
+    assert chat[-1]["content"] == "✖ 问题过长（最多 1000 字）"
+    assert history == []

@@ -3,6 +3,7 @@ vectors, and a store that refuses a different embedding model until rebuilt."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -121,8 +122,9 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(
     fresh_chroma()
     killed_settings = settings.model_copy(update={"data_dir": killed_dir})
     resumed_kb = KnowledgeBase(killed_settings, embedder)
-    # right after reopening, the store holds whole documents only and no stray vectors
-    assert chroma_count(resumed_kb) == resumed_kb.chunk_count()
+    # the next writer removes the killed run's stray vectors; the manifest holds whole documents only
+    with resumed_kb.writer():
+        assert chroma_count(resumed_kb) == resumed_kb.chunk_count()
     for doc in resumed_kb.documents():
         assert len(resumed_kb.document_chunks(doc.doc_id)) == doc.n_chunks > 0
     report = ingest_paths(resumed_kb, [folder], show_progress=False)
@@ -143,7 +145,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(
     assert chroma_count(resumed_kb) == resumed_kb.chunk_count() == len(clean["ids"])
 
 
-def test_orphan_vectors_are_removed_on_open(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+def test_orphan_vectors_are_removed_by_the_next_writer(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
     kb = KnowledgeBase(settings, embedder)
     ingest_paths(kb, [write_docs(tmp_path / "docs", TOPICS[:1])], show_progress=False)
     ids = kb.all_chunk_ids()
@@ -152,8 +154,81 @@ def test_orphan_vectors_are_removed_on_open(settings: Settings, embedder: Embedd
     assert chroma_count(kb) == len(ids) + 1
     kb.close()
     reopened = KnowledgeBase(settings, embedder)
-    assert chroma_count(reopened) == len(ids) and reopened.all_chunk_ids() == ids
+    assert chroma_count(reopened) == len(ids) + 1  # a reader never repairs: it could be an ingest's next document
+    with reopened.writer():
+        assert chroma_count(reopened) == len(ids) and reopened.all_chunk_ids() == ids
     assert set(reopened.vectors(ids)) == set(ids)
+
+
+# ------------------------------------------------------------------------------- one writer, many readers
+
+
+def _committed(data_dir: Path) -> int:
+    db = data_dir / "kb.sqlite"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as con:
+            return con.execute("SELECT COUNT(*) FROM names").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet, or locked for a moment
+        return 0
+
+
+def test_a_reader_opening_during_an_ingest_destroys_nothing(
+    settings: Settings, embedder: Embedder, cache_dir: Path, tmp_path: Path
+) -> None:
+    """A store opened (as ask and serve open it) while another process ingests must not take the
+    ingest's in-flight vectors for orphans: afterwards every committed chunk has its vector."""
+    topics = [f"{t}{i}" for i in range(6) for t in TOPICS]  # 36 documents: long enough to open many times
+    folder = write_docs(tmp_path / "docs", topics)
+    data = tmp_path / "shared"
+    proc = subprocess.Popen(
+        [*cli_command(), "ingest", str(folder), "--data-dir", str(data), "--quiet"],
+        env=cli_env(cache_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    reader_settings = settings.model_copy(update={"data_dir": data})
+    opens = 0
+    deadline = time.monotonic() + 300
+    try:
+        while _committed(data) < 1:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.05)
+        while proc.poll() is None and time.monotonic() < deadline:
+            fresh_chroma()
+            KnowledgeBase(reader_settings, embedder).close()  # what Assistant.from_settings does
+            opens += 1
+        assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert opens >= 3, "the reader opened the store while the ingest ran"
+    fresh_chroma()
+    kb = KnowledgeBase(reader_settings, embedder)
+    assert len(kb.names()) == len(topics)
+    assert chroma_count(kb) == kb.chunk_count() == len(kb.vectors(kb.all_chunk_ids()))
+
+
+def test_two_ingests_are_serialised(cache_dir: Path, tmp_path: Path) -> None:
+    n = 10 * len(TOPICS)  # 60 documents: the first ingest outlasts the others' model load
+    folder = write_docs(tmp_path / "docs", [f"{t}{i}" for i in range(10) for t in TOPICS])
+    data = tmp_path / "shared"
+    command = [*cli_command(), "ingest", str(folder), "--data-dir", str(data), "--json"]
+    first = subprocess.Popen(command, env=cli_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while _committed(data) < 1:
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()[-2000:]
+        time.sleep(0.05)
+    second = subprocess.Popen(command, env=cli_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    busy = subprocess.run([*command, "--no-wait"], env=cli_env(cache_dir), capture_output=True, text=True, timeout=300)
+    still_running = first.poll() is None
+    out1, err1 = first.communicate(timeout=300)
+    out2, err2 = second.communicate(timeout=300)
+    assert still_running, "the first ingest ended before the others started: make it longer"
+    assert busy.returncode == 1 and "another process is writing" in busy.stderr and busy.stdout == ""
+    assert first.returncode == 0 and second.returncode == 0, (err1[-1000:], err2[-1000:])
+    r1, r2 = json.loads(out1)["files"], json.loads(out2)["files"]
+    assert r1["added"] == n and r2["added"] == 0 and r2["unchanged"] == n  # embedded once, not twice
+    assert "waiting for it to finish" in err2
 
 
 def test_failed_commit_keeps_the_old_version(
@@ -176,7 +251,7 @@ def test_failed_commit_keeps_the_old_version(
     kb.close()
     reopened = KnowledgeBase(settings, embedder)  # the new version's upserted vectors are orphans
     assert snapshot(reopened)["ids"] == before["ids"]
-    assert chroma_count(reopened) == reopened.chunk_count()
+    assert chroma_count(reopened) > reopened.chunk_count()  # left for the next writer, which removes them
     report = ingest_paths(reopened, [folder], show_progress=False)
     assert report.updated == 1
     assert TOPICS[1] in reopened.document_chunks(reopened.name_record("doc0.txt").doc_id)[0].text
