@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only validate the question set against the corpus")
     p.add_argument("--limit", type=int, help="only the first N questions (quick runs)")
 
+    p = sub.add_parser("verify", help="check that manifest, vectors and lexical index agree (and repair them)")
+    _common(p)
+    p.add_argument("--repair", action="store_true", help="fix what is found (takes the writer lock)")
+    p.add_argument("--json", action="store_true", help="print one JSON report")
+
     p = sub.add_parser("models", help="build or inspect the offline embedding model")
     _common(p)
     p.add_argument("action", choices=["build", "info"])
@@ -218,7 +223,39 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval, "models": cmd_models}
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when consistent (or fully repaired), 2 when drift remains (INTERFACES.md)."""
+    from ingest.knowledge_base import KnowledgeBase, KnowledgeBaseError
+
+    settings = _settings(args)
+    if not (settings.data_path / "kb.sqlite").exists():
+        raise Fatal(f"{settings.data_path}: no knowledge base here")
+    try:
+        kb = KnowledgeBase(settings, _embedder(settings))
+        found = kb.problems()
+        if args.repair and found:
+            kb.repair()
+        left = kb.problems() if args.repair else found
+    except KnowledgeBaseError as exc:
+        raise Fatal(str(exc)) from exc
+    kb.close()
+    if args.json:
+        print(json.dumps({
+            "schema_version": 1, "consistent": not left,
+            "problems": [{"kind": p.kind, "doc": p.doc, "detail": p.detail} for p in found],
+            "repaired": len(found) - len(left) if args.repair else 0,
+        }, ensure_ascii=False))
+    else:
+        for p in found:
+            print(f"{p.kind}: {p.doc or '(store)'}: {p.detail}")
+        state = "consistent" if not found else ("repaired" if not left else f"{len(left)} problem(s) remain")
+        print(f"{settings.data_path}: {state}")
+    return EXIT_OK if not left else EXIT_PARTIAL
+
+
+COMMANDS = {
+    "ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval, "verify": cmd_verify, "models": cmd_models,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

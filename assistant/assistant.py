@@ -180,8 +180,8 @@ class Assistant:
 
         Raises QuestionError (before any work) for an empty or over-long question."""
         question = self.check_question(question)
-        history = [h for h in (user_questions(history) if history else [])]
-        history = [_INVALID_CHARS.sub("", h)[: self.settings.answer.max_question_chars] for h in history]
+        limit = self.settings.answer.max_question_chars
+        history = [_INVALID_CHARS.sub("", h)[:limit] for h in user_questions(history)]
         options = options or AskOptions()
         cfg = self.settings.answer
         gen_name = options.generator or cfg.generator

@@ -65,6 +65,15 @@ class WriterBusy(KnowledgeBaseError):
 
 
 @dataclass
+class Problem:
+    """One inconsistency between the manifest, the vectors and the lexical index (`qianxian verify`)."""
+
+    kind: str  # missing_vectors | orphan_vectors | stale_lexical | half_document | dangling_name
+    doc: str  # the document's name (or doc id when it has none), "" for store-wide problems
+    detail: str
+
+
+@dataclass
 class DocumentRecord:
     """A stored document as listed to users (corpus view, `ingest --json`)."""
 
@@ -229,6 +238,81 @@ class KnowledgeBase:
             self._writer_file.close()
             self._writer_file = None
 
+    # ---------------------------------------------------------------- verifying
+
+    def problems(self) -> list[Problem]:
+        """Every drift between manifest, vectors and lexical index, without changing anything."""
+        with self._lock:
+            names: dict[str, list[str]] = {}
+            for name, doc_id in self._db.execute("SELECT name, doc_id FROM names"):
+                names.setdefault(doc_id, []).append(name)
+            label = lambda doc_id: (names.get(doc_id) or [doc_id[:12]])[0]  # noqa: E731
+            out: list[Problem] = []
+            docs = {row[0]: row[1] for row in self._db.execute("SELECT doc_id, n_chunks FROM documents")}
+            for doc_id, listed in names.items():
+                if doc_id not in docs:
+                    out.append(Problem("dangling_name", listed[0], f"names a document that is not stored ({doc_id[:12]})"))
+            by_doc: dict[str, list[str]] = {}
+            for cid, doc_id in self._db.execute("SELECT chunk_id, doc_id FROM chunks"):
+                by_doc.setdefault(doc_id, []).append(cid)
+            for doc_id, n_chunks in docs.items():
+                have = len(by_doc.get(doc_id, []))
+                if have != n_chunks:
+                    out.append(Problem("half_document", label(doc_id), f"{have} of {n_chunks} chunks stored"))
+            known = {cid for ids in by_doc.values() for cid in ids}
+            vectors = set(self._vector_ids())
+            for doc_id, ids in by_doc.items():
+                missing = [cid for cid in ids if cid not in vectors]
+                if missing:
+                    out.append(Problem("missing_vectors", label(doc_id), f"{len(missing)} of {len(ids)} chunks have no vector"))
+            orphans = vectors - known
+            if orphans:
+                out.append(Problem("orphan_vectors", "", f"{len(orphans)} vectors belong to no stored chunk"))
+            loaded = LexicalIndex.load(self.root / "lexical")
+            if known and (loaded is None or loaded[1] != self.generation or set(loaded[0].ids) != known):
+                state = "missing" if loaded is None else f"generation {loaded[1]}, store {self.generation}"
+                out.append(Problem("stale_lexical", "", f"the BM25 index does not match the stored chunks ({state})"))
+            return out
+
+    def repair(self) -> None:
+        """Fix what `problems` finds, from the manifest and the embedding cache.
+
+        Orphan vectors are deleted; a chunk without its vector gets it again (from the cache, else
+        the encoder); a half document or a dangling name is dropped, so the next ingest re-adds the
+        file whole; the lexical index is rebuilt. Needs the writer lock (taken here)."""
+        with self.writer(repair=False), self._lock:
+            with self._transaction():
+                for doc_id, n_chunks in self._db.execute("SELECT doc_id, n_chunks FROM documents").fetchall():
+                    have = self._db.execute("SELECT COUNT(*) FROM chunks WHERE doc_id=?", (doc_id,)).fetchone()[0]
+                    if have != n_chunks:
+                        self._db.execute("DELETE FROM names WHERE doc_id=?", (doc_id,))
+                        self._drop_if_orphan(doc_id)
+                self._db.execute("DELETE FROM names WHERE doc_id NOT IN (SELECT doc_id FROM documents)")
+                self._bump_generation()
+            self.reconcile()  # vectors of the documents just dropped
+            vectors = set(self._vector_ids())
+            missing = [cid for cid in self.all_chunk_ids() if cid not in vectors]
+            for start in range(0, len(missing), _CHROMA_BATCH):
+                part = self.chunks(missing[start : start + _CHROMA_BATCH])
+                self._collection.upsert(
+                    ids=[c.chunk_id for c in part],
+                    embeddings=self.embed_passages([self.index_text(c) for c in part]),
+                    documents=[c.text for c in part],
+                    metadatas=[self._chroma_meta(c) for c in part],
+                )
+            shutil.rmtree(self.root / "lexical", ignore_errors=True)
+            self._lexical, self._lexical_generation = None, -1
+            self.lexical()
+
+    def _vector_ids(self) -> Iterator[str]:
+        offset = 0
+        while True:
+            ids = self._collection.get(include=[], limit=5000, offset=offset)["ids"]
+            if not ids:
+                return
+            yield from ids
+            offset += len(ids)
+
     def reconcile(self) -> int:
         """Delete vectors that no committed chunk owns (left by a run killed mid-document).
 
@@ -236,15 +320,7 @@ class KnowledgeBase:
         are in Chroma before its manifest commit, and would look like orphans to anyone else."""
         with self._lock:
             known = {row[0] for row in self._db.execute("SELECT chunk_id FROM chunks")}
-            orphans: list[str] = []
-            offset = 0
-            while True:
-                page = self._collection.get(include=[], limit=5000, offset=offset)
-                ids = page["ids"]
-                if not ids:
-                    break
-                orphans.extend(i for i in ids if i not in known)
-                offset += len(ids)
+            orphans = [i for i in self._vector_ids() if i not in known]
             for start in range(0, len(orphans), _CHROMA_BATCH):
                 self._collection.delete(ids=orphans[start : start + _CHROMA_BATCH])
             return len(orphans)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -208,27 +209,43 @@ def test_a_reader_opening_during_an_ingest_destroys_nothing(
     assert chroma_count(kb) == kb.chunk_count() == len(kb.vectors(kb.all_chunk_ids()))
 
 
-def test_two_ingests_are_serialised(cache_dir: Path, tmp_path: Path) -> None:
-    n = 10 * len(TOPICS)  # 60 documents: the first ingest outlasts the others' model load
-    folder = write_docs(tmp_path / "docs", [f"{t}{i}" for i in range(10) for t in TOPICS])
-    data = tmp_path / "shared"
-    command = [*cli_command(), "ingest", str(folder), "--data-dir", str(data), "--json"]
-    first = subprocess.Popen(command, env=cli_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while _committed(data) < 1:
-        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()[-2000:]
-        time.sleep(0.05)
-    second = subprocess.Popen(command, env=cli_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    busy = subprocess.run([*command, "--no-wait"], env=cli_env(cache_dir), capture_output=True, text=True, timeout=300)
-    still_running = first.poll() is None
-    out1, err1 = first.communicate(timeout=300)
-    out2, err2 = second.communicate(timeout=300)
-    assert still_running, "the first ingest ended before the others started: make it longer"
+def _waiting_on(proc: subprocess.Popen, lock: Path) -> bool:
+    """Whether the process has the writer lock file open (it has reached the lock)."""
+    try:
+        return any(os.path.realpath(f"/proc/{proc.pid}/fd/{fd}") == str(lock.resolve())
+                   for fd in os.listdir(f"/proc/{proc.pid}/fd"))
+    except OSError:
+        return False
+
+
+def test_two_ingests_are_serialised(settings: Settings, embedder: Embedder, cache_dir: Path, tmp_path: Path) -> None:
+    """While a writer holds the lock, `--no-wait` fails at once with nothing changed; two more
+    ingests wait, then run one after the other: the documents are embedded once, not twice."""
+    n = 2 * len(TOPICS)
+    folder = write_docs(tmp_path / "docs", [f"{t}{i}" for i in range(2) for t in TOPICS])
+    shared = settings.model_copy(update={"data_dir": tmp_path / "shared"})
+    holder = KnowledgeBase(shared, embedder)
+    command = [*cli_command(), "ingest", str(folder), "--data-dir", str(shared.data_path), "--json"]
+    lock = shared.data_path / "writer.lock"
+    with holder.writer():  # this test is the writer for now
+        busy = subprocess.run([*command, "--no-wait"], env=cli_env(cache_dir), capture_output=True, text=True,
+                              timeout=300)
+        waiting = [subprocess.Popen(command, env=cli_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True) for _ in range(2)]
+        deadline = time.monotonic() + 300
+        while not all(_waiting_on(p, lock) for p in waiting):
+            assert all(p.poll() is None for p in waiting) and time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert all(p.poll() is None for p in waiting), "they wait for the writer"
+    outs = [p.communicate(timeout=300) for p in waiting]
+    holder.close()
     assert busy.returncode == 1 and "another process is writing" in busy.stderr and busy.stdout == ""
-    assert first.returncode == 0 and second.returncode == 0, (err1[-1000:], err2[-1000:])
-    r1, r2 = json.loads(out1)["files"], json.loads(out2)["files"]
-    assert r1["added"] == n and r2["added"] == 0 and r2["unchanged"] == n  # embedded once, not twice
-    assert "waiting for it to finish" in err2
+    assert _committed(shared.data_path) == n
+    assert all(p.returncode == 0 for p in waiting), [err[-1000:] for _, err in outs]
+    reports = sorted((json.loads(out)["files"] for out, _ in outs), key=lambda r: r["added"])
+    assert (reports[0]["added"], reports[0]["unchanged"], reports[1]["added"]) == (0, n, n)  # embedded once
+    assert all("waiting for it to finish" in err for _, err in outs)
 
 
 def test_failed_commit_keeps_the_old_version(
@@ -309,3 +326,48 @@ def test_model_mismatch_needs_rebuild(settings: Settings, embedder: Embedder, tm
     rebuilt.close()
     with pytest.raises(KnowledgeBaseError, match="--rebuild"):
         KnowledgeBase(settings, embedder)
+
+
+# ------------------------------------------------------------------------------- verify
+
+
+def test_verify_reports_drift_and_repair_fixes_it(
+    settings: Settings, embedder: Embedder, cache_dir: Path, tmp_path: Path
+) -> None:
+    folder = write_docs(tmp_path / "docs", TOPICS[:3])
+    kb = KnowledgeBase(settings, embedder)
+    ingest_paths(kb, [folder], show_progress=False)
+    assert kb.problems() == []
+    ids = kb.all_chunk_ids()
+    before = kb.vectors(ids)
+    # drift of every kind a crash or a hand edit can leave
+    kb._collection.delete(ids=[ids[0]])  # a chunk without its vector
+    kb._collection.upsert(ids=["orphan-00000"], embeddings=np.ones((1, embedder.dimension), dtype=np.float32))
+    doc2 = kb.name_record("doc2.txt").doc_id
+    with sqlite3.connect(settings.data_path / "kb.sqlite") as con:  # half a document
+        con.execute("DELETE FROM chunks WHERE chunk_id = (SELECT MIN(chunk_id) FROM chunks WHERE doc_id=?)", (doc2,))
+    shutil.rmtree(settings.data_path / "lexical")
+    kb.close()
+
+    command = [*cli_command(), "verify", "--data-dir", str(settings.data_path), "--json"]
+    fresh_chroma()
+    found = subprocess.run(command, env=cli_env(cache_dir), capture_output=True, text=True, timeout=300)
+    assert found.returncode == 2, found.stderr
+    report = json.loads(found.stdout)
+    assert report["consistent"] is False and report["repaired"] == 0
+    assert {p["kind"] for p in report["problems"]} == {"missing_vectors", "orphan_vectors", "half_document", "stale_lexical"}
+    assert {p["doc"] for p in report["problems"] if p["kind"] == "half_document"} == {"doc2.txt"}
+
+    fresh_chroma()
+    fixed = subprocess.run([*command, "--repair"], env=cli_env(cache_dir), capture_output=True, text=True, timeout=300)
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["consistent"] is True and json.loads(fixed.stdout)["repaired"] == 4
+
+    fresh_chroma()
+    kb = KnowledgeBase(settings, embedder)
+    assert kb.problems() == []
+    np.testing.assert_allclose(kb.vectors([ids[0]])[ids[0]], before[ids[0]], atol=1e-5)  # from the cache
+    assert {n.name for n in kb.names()} == {"doc0.txt", "doc1.txt"}  # the half document was dropped ...
+    report = ingest_paths(kb, [folder], show_progress=False)  # ... and the next ingest adds it back whole
+    assert report.added == 1 and kb.problems() == []
+    assert sorted(kb.all_chunk_ids()) == sorted(ids)
