@@ -45,6 +45,23 @@ def notice(topic: str, version: int) -> str:
     ])
 
 
+def holds(proc: subprocess.Popen, lock: Path) -> bool:
+    """Whether the process has the writer lock file open (Linux: /proc/PID/fd)."""
+    try:
+        return any(os.path.realpath(f"/proc/{proc.pid}/fd/{fd}") == str(lock.resolve())
+                   for fd in os.listdir(f"/proc/{proc.pid}/fd"))
+    except OSError:
+        return False
+
+
+def updated_since(data: Path, since: float) -> int:
+    try:
+        with sqlite3.connect(f"file:{data / 'kb.sqlite'}?mode=ro", uri=True, timeout=0.1) as con:
+            return con.execute("SELECT COUNT(*) FROM names WHERE ingested_at > ?", (since,)).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def committed(data: Path) -> int:
     try:
         with sqlite3.connect(f"file:{data / 'kb.sqlite'}?mode=ro", uri=True, timeout=0.1) as con:
@@ -83,16 +100,16 @@ def main() -> None:
         for i in rng.sample(range(args.docs), k=max(3, args.docs // 5)):
             versions[i] += 1
             (docs / f"n{i:03d}.txt").write_text(notice(TOPICS[i % len(TOPICS)] + str(i), versions[i]), encoding="utf-8")
-        before = committed(data)
+        round_start = time.time()
         ingest = subprocess.Popen([*qianxian(), "ingest", str(docs), "--data-dir", str(data), "--quiet"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ask = subprocess.Popen([*qianxian(), "ask", "胸痛中心建设的主要任务是什么？", "--data-dir", str(data)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # wait until the ingest writes (model loaded), then kill it at a random moment
+        # wait until the ingest holds the writer lock (model loaded, writing), then kill it at a random moment
         deadline = time.monotonic() + 120
-        while ingest.poll() is None and time.monotonic() < deadline and not (data / "writer.lock").exists():
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.5, 8.0))
+        while ingest.poll() is None and time.monotonic() < deadline and not holds(ingest, data / "writer.lock"):
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 2.5))
         if ingest.poll() is None:
             ingest.send_signal(signal.SIGKILL)
             kills += 1
@@ -103,7 +120,7 @@ def main() -> None:
             ask_failures += 1
             print(f"round {round_no}: ask failed: {err.strip()[-300:]}")
         print(f"round {round_no + 1}: ingest {'killed' if ingest.returncode == -signal.SIGKILL else 'finished'} "
-              f"(documents committed {before} -> {committed(data)}), ask exit {ask.returncode}")
+              f"after committing {updated_since(data, round_start)} document(s), ask exit {ask.returncode}")
     after_kills = verify(data, env)
     final = subprocess.run([*qianxian(), "ingest", str(docs), "--data-dir", str(data), "--quiet", "--json"], env=env,
                            capture_output=True, text=True, timeout=1200)
