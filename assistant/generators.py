@@ -81,7 +81,7 @@ class ExtractiveGenerator:
         for i, cand in enumerate(chosen):
             if i:
                 yield "\n"
-            lines = cand.text.split("\n")
+            lines = [line for line in cand.text.split("\n") if not INJECTION.search(line)]  # data, not orders
             for j, line in enumerate(lines):
                 text, end = line.rstrip(), ""
                 if text and text[-1] in "。！？；!?;：:":
