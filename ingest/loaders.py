@@ -60,13 +60,15 @@ def _normalise_newlines(text: str) -> str:
 
 
 def _looks_binary(text: str) -> bool:
-    """Random bytes can decode as GB18030; real text has no NULs and few control/private chars."""
+    """Random bytes can decode as GB18030; real text has few NULs and control/private characters.
+
+    A stray NUL (a copy-paste or an editor's slip) does not make a text file binary: NULs count
+    with the other junk characters against the same ratio."""
     if not text:
         return False
-    if "\x00" in text:
-        return True
     sample = text[:200_000]  # a sample is enough, and keeps big files fast
-    return len(_JUNK_CHAR_RE.findall(sample)) / len(sample) > _JUNK_CONTROL_RATIO
+    junk = len(_JUNK_CHAR_RE.findall(sample)) + sample.count("\x00")
+    return junk / len(sample) > _JUNK_CONTROL_RATIO
 
 
 def decode_text(data: bytes) -> str:
@@ -100,7 +102,7 @@ def decode_text(data: bytes) -> str:
                 continue
     if text is None or _looks_binary(text):
         raise LoadError(UNDECODABLE)
-    return _normalise_newlines(text)
+    return _normalise_newlines(text.replace("\x00", ""))
 
 
 # =================================================================================================

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -71,6 +73,43 @@ class SourceFile:
     root: Path | None  # the folder given on the command line, None for a single file
 
 
+def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Every entry under `root` (symlinked folders not entered), with why it cannot be read, if so.
+
+    A symlink is followed only to a regular file inside `root`: one that leaves the folder (a link
+    to /etc/hostname) is reported, never read; so are broken links, loops, FIFOs and devices."""
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(files) + sorted(d for d in dirs if (Path(folder) / d).is_symlink()):
+            path = Path(folder) / name
+            yield path, _unreadable(path, root)
+
+
+def _unreadable(path: Path, root: Path) -> str | None:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except RuntimeError:
+            return "symlink loop: not followed"
+        except OSError:
+            return "broken symlink: its target does not exist"
+        if not target.is_relative_to(root):
+            return f"symlink to {target} outside the ingested folder: not followed"
+        if target.is_dir():
+            return "symlink to a folder: not followed"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    if stat.S_ISFIFO(mode):
+        return "not a regular file (a FIFO): skipped"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a device or socket): skipped"
+    if not os.access(path, os.R_OK):
+        return "unreadable: permission denied"
+    return None
+
+
 def discover(paths: list[Path]) -> tuple[list[SourceFile], list[Failure]]:
     """Expand folders recursively; hidden files, manifest.json and a top README.md are not documents."""
     found: list[SourceFile] = []
@@ -78,11 +117,14 @@ def discover(paths: list[Path]) -> tuple[list[SourceFile], list[Failure]]:
     for path in paths:
         if path.is_dir():
             root = path.resolve()
-            for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            for file, problem in _walk(root):
                 rel = file.relative_to(root)
                 if any(part.startswith(".") for part in rel.parts):
                     continue
                 if len(rel.parts) == 1 and rel.name.lower() in _SKIPPED_NAMES:
+                    continue
+                if problem:
+                    missing.append(Failure(str(file), problem))
                     continue
                 found.append(SourceFile(file, rel.as_posix(), root))
         elif path.is_file():

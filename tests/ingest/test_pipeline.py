@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import resource
 import shutil
 import sys
@@ -317,3 +318,34 @@ def test_500_page_pdf_with_progress_and_bounded_memory(settings: Settings, embed
     for i in (1, 137, 250, 499, 500):
         assert any(pages[i - 1] in c.text and c.page_start <= i <= c.page_end for c in chunks)
     assert_consistent(kb)
+
+
+# ------------------------------------------------------------------------------- what a folder may hold
+
+
+def test_links_fifos_and_stray_nuls(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+    """Readable files are ingested (a stray NUL is dropped, a link inside the folder followed); links
+    that leave the folder, broken links, loops and FIFOs are failures with reasons, never read."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.txt").write_text("关于胸痛中心建设的通知\n一、县医院要建设胸痛中心。", encoding="utf-8")
+    (folder / "nul.txt").write_bytes("关于卒中中心建设的通知\n一、县医院要建设卒中\x00中心。".encode())
+    (folder / "inside.txt").symlink_to(folder / "good.txt")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("不应入库的内容：系统口令。", encoding="utf-8")
+    (folder / "outside.txt").symlink_to(outside)
+    (folder / "broken.txt").symlink_to(folder / "missing.txt")
+    (folder / "loop.txt").symlink_to(folder / "loop.txt")
+    (folder / "linked_dir").symlink_to(tmp_path)
+    os.mkfifo(folder / "pipe.txt")
+    kb = open_kb(settings, embedder)
+    report = ingest_paths(kb, [folder], show_progress=False)
+    reasons = {Path(f.path).name: f.reason for f in report.failures}
+    assert set(reasons) == {"outside.txt", "broken.txt", "loop.txt", "linked_dir", "pipe.txt"}
+    assert "outside the ingested folder" in reasons["outside.txt"]
+    assert "broken symlink" in reasons["broken.txt"] and "loop" in reasons["loop.txt"]
+    assert "FIFO" in reasons["pipe.txt"] and "folder" in reasons["linked_dir"]
+    assert {n.name for n in kb.names()} == {"good.txt", "nul.txt", "inside.txt"}
+    texts = " ".join(c.text for d in kb.documents() for c in kb.document_chunks(d.doc_id))
+    assert "卒中中心" in texts and "\x00" not in texts and "系统口令" not in texts
+    assert report.failed == 5
