@@ -73,10 +73,15 @@ class AskEvent:
 
 @dataclass
 class Evidence:
-    """The refusal gate's two signals for one question."""
+    """The refusal gate's two signals for one question, and the scored answer units behind the second
+    (handed on to the extractive generator, which would otherwise score them again)."""
 
     coverage: float  # IDF-weighted share of the question's terms in the passages and their headers
-    unit_score: float  # score of the best answer unit (ExtractiveGenerator.score)
+    units: list[Any]  # the passages' answer units, best first (ExtractiveGenerator.score)
+
+    @property
+    def unit_score(self) -> float:
+        return self.units[0].score if self.units else 0.0
 
     def passes(self, cfg: Any) -> bool:
         """Enough of the question's words in the passages, and a unit that answers it. A question in
@@ -207,7 +212,8 @@ class Assistant:
         if rewritten and gen_name == "extractive":
             q = self._anchor(q, user_questions(history), top_k, options.filters())
         base = dict(question=question, rewritten_question=rewritten, retrieved=retrieved, generator=gen_name)
-        if not passages or not self.supported(q, passages):
+        evidence = self.evidence(q, passages) if passages else None
+        if evidence is None or not evidence.passes(cfg):
             latency["generate"] = 0.0
             latency["total"] = _ms(started)
             yield AskEvent("answer", answer=Answer(answer=cfg.refusal_sentence, refused=True, latency_ms=latency, **base))
@@ -217,7 +223,7 @@ class Assistant:
         pieces: list[str] = []
         try:
             generator = self.generator(gen_name)
-            for piece in generator.stream(q, passages):
+            for piece in generator.stream(q, passages, evidence.units):
                 pieces.append(piece)
                 yield AskEvent("delta", text=piece)
         except GeneratorError as exc:
@@ -267,11 +273,7 @@ class Assistant:
         hold, and how well the best structural unit answers it (its kind, its figure, its words)."""
         texts = [f"{p.chunk.header}\n{p.chunk.text}" for p in passages]
         units = self.generator("extractive").score(q, passages)  # type: ignore[attr-defined]
-        return Evidence(coverage(q.terms, texts), units[0].score if units else 0.0)
-
-    def supported(self, q: Question, passages: list[Passage]) -> bool:
-        """The refusal gate (thresholds calibrated on the dev set by bench/tune_dev.py)."""
-        return self.evidence(q, passages).passes(self.settings.answer)
+        return Evidence(coverage(q.terms, texts), units)
 
     # ---------------------------------------------------------------- documents
 

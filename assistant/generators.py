@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from assistant.evidence import INJECTION, soft_hits, term_hits
 from assistant.question import Question, Term, arabic_numerals
@@ -38,8 +38,9 @@ class Passage:
 class Generator(Protocol):
     name: str
 
-    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str]:
-        """Yield the answer text in pieces; claims carry [n] markers."""
+    def stream(self, question: Question, passages: list[Passage], units: list[Any] | None = None) -> Iterator[str]:
+        """Yield the answer text in pieces; claims carry [n] markers. `units` are the passages' answer
+        units as the refusal gate scored them (best first), for generators that quote them."""
         ...
 
 
@@ -76,8 +77,8 @@ class ExtractiveGenerator:
         self.tokenizer = tokenizer
         self.cfg = cfg
 
-    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str]:
-        chosen = self.select(question, passages)
+    def stream(self, question: Question, passages: list[Passage], units: list[Any] | None = None) -> Iterator[str]:
+        chosen = self.select(question, passages, units)
         for i, cand in enumerate(chosen):
             if i:
                 yield "\n"
@@ -108,6 +109,11 @@ class ExtractiveGenerator:
             p.n: sum(weights[h] * v for h, v in soft_hits(terms, p.chunk.header + "\n" + p.chunk.text).items()) / total
             for p in passages
         }
+        # a count must be of the asked thing: does each passage (with its header) name it at all?
+        counts_elsewhere = {
+            p.n: bool(question.unit) and _subject_strength(terms, p.chunk.header + "\n" + p.chunk.text) < 0.5
+            for p in passages
+        }
         cfg = self.cfg
         for c in cands:
             c.hits = frozenset(term_hits(terms, c.text))
@@ -134,7 +140,7 @@ class ExtractiveGenerator:
             if _opens_with_term(c.text, question.terms):
                 c.score += cfg.subject_lead_bonus  # the provision is about it (甲类传染病是指…), not a mention
             folded = arabic_numerals(c.text)
-            if question.unit and _subject_strength(terms, c.passage.chunk.header + "\n" + c.passage.chunk.text) < 0.5:
+            if counts_elsewhere[c.passage.n]:
                 c.score *= cfg.missing_subject_factor  # a count, but not of the asked thing (44家… for 胸痛中心)
             if question.counted and question.counted not in c.text:
                 c.score *= cfg.missing_shape_factor  # 多少学分 is not answered by a count of days
@@ -151,8 +157,11 @@ class ExtractiveGenerator:
                         c.score += cfg.figure_proximity_bonus * _proximity(folded, shape, question.terms)
         return sorted(cands, key=lambda c: -c.score)
 
-    def select(self, question: Question, passages: list[Passage]) -> list[_Candidate]:
-        ranked = self.score(question, passages)
+    def select(
+        self, question: Question, passages: list[Passage], ranked: list[_Candidate] | None = None
+    ) -> list[_Candidate]:
+        """The units to quote; `ranked` is `score(question, passages)` when the caller has it already."""
+        ranked = self.score(question, passages) if ranked is None else ranked
         if not ranked:
             return []
         weights = {t.text: t.weight for t in question.terms}
@@ -305,7 +314,7 @@ class OpenAIGenerator:
             context_window=32768,
         )
 
-    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str]:
+    def stream(self, question: Question, passages: list[Passage], units: list[Any] | None = None) -> Iterator[str]:
         from llama_index.core.llms import ChatMessage
 
         messages = [ChatMessage(role=m["role"], content=m["content"]) for m in build_messages(question.standalone, passages, self.refusal)]
@@ -365,7 +374,7 @@ class LlamaCppGenerator:
                 )
             return self._model
 
-    def stream(self, question: Question, passages: list[Passage]) -> Iterator[str]:
+    def stream(self, question: Question, passages: list[Passage], units: list[Any] | None = None) -> Iterator[str]:
         try:
             for part in self._llm().create_chat_completion(
                 messages=build_messages(question.standalone, passages, self.refusal),

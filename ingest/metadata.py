@@ -17,6 +17,8 @@ import datetime as _dt
 import re
 import unicodedata
 
+import cn2an
+
 from ingest.documents import DocMeta
 
 # --- character classes -------------------------------------------------------------------------
@@ -226,8 +228,6 @@ def issuer_from_wenhao(wenhao: str | None) -> str | None:
 
 def _cn_number(text: str) -> int:
     """Chinese numerals as used in dates (十二 → 12, 二十三 → 23, 二〇二一 → 2021), via cn2an."""
-    import cn2an
-
     try:
         return int(cn2an.cn2an(re.sub("[○零OＯ0]", "〇", text), "smart"))
     except (ValueError, KeyError, IndexError):
