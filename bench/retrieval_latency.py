@@ -36,13 +36,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import io
 import json
 import os
 import pstats
-import random
-import re
 import shlex
 import shutil
 import sqlite3
@@ -63,193 +60,21 @@ configure_offline()
 
 import numpy as np  # noqa: E402
 
-CHUNKS_PER_DOC = 50
-NOISE_SIGMA = 0.01
-SEED = 20240622
+# The synthesiser and small helpers are shared with scale.py (bench/synthcorpus.py).
+from synthcorpus import (  # noqa: E402
+    NOISE_SIGMA, build_synthetic, load_questions, log, peak_mb, pct, rss_mb,
+)
+from synthcorpus import loadavg as _loadavg  # noqa: E402
+
 SYNTH_VERSION = 1  # bump when the derivation changes: an old store is then rebuilt
 MARKER = "bench_synthetic.json"
 TOP_K = 10
-
-_CLAUSE = re.compile(r"[^，,：:；;。！？!?]+[，,：:；;。！？!?]*")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-SOURCE_PLACES = ["广西壮族自治区", "广西", "南宁", "自治区", "我区", "驻邕"]
-PLACES = [
-    "河北省", "山西省", "辽宁省", "吉林省", "江苏省", "浙江省", "安徽省", "福建省", "江西省", "山东省",
-    "河南省", "湖北省", "湖南省", "广东省", "海南省", "四川省", "贵州省", "云南省", "陕西省", "甘肃省",
-    "青海省", "内蒙古", "宁夏", "新疆", "西藏", "石家庄", "太原", "沈阳", "长春", "南京", "杭州", "合肥",
-    "福州", "南昌", "济南", "郑州", "武汉", "长沙", "广州", "海口", "成都", "贵阳", "昆明", "西安", "兰州",
-    "西宁", "呼和浩特", "银川", "乌鲁木齐", "拉萨", "赣州", "遵义", "曲靖", "南充", "洛阳", "襄阳", "岳阳",
-    "潍坊", "徐州", "温州", "绵阳", "大理", "喀什", "延边", "黔东南", "恩施", "湘西", "汕头", "宜宾", "毕节",
-]
-HEADINGS = [
-    ["一、总体要求", "（一）指导思想"], ["一、总体要求", "（二）工作目标"], ["二、重点任务", "（一）提升核心专科能力"],
-    ["二、重点任务", "（二）加强中心建设"], ["二、重点任务", "（三）提升医疗质量"], ["三、保障措施", "（一）加强组织领导"],
-    ["三、保障措施", "（二）强化考核评估"], ["四、工作要求"], ["第二章 建设标准", "第八条"], ["附件 建设指南"], [],
-]
-TITLES = [
-    "县医院综合能力提升工作实施方案", "全面提升医疗质量行动实施方案", "紧密型县域医共体建设工作方案",
-    "县级医院重点专科建设指南", "县域医疗卫生服务能力提升工作通知", "“千县工程”工作推进会召开",
-    "县医院急诊急救五大中心建设情况通报", "医疗质量管理专项培训班举办",
-]
-
-
-# --------------------------------------------------------------------------- small helpers
-def rss_mb() -> float:
-    """Resident set size of this process now (MiB)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
-def pct(values: list[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=float)
-    return float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
 
 
 def timed_ms(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
     return (time.perf_counter() - t0) * 1000, out
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def load_questions(n: int) -> list[str]:
-    """n dev questions: answerable and unanswerable in their dev-set proportion (at least one each)."""
-    rows = [json.loads(l) for l in (REPO / "evals/questions/dev.jsonl").read_text(encoding="utf-8").splitlines() if l.strip()]
-    unans = [r["question"] for r in rows if r.get("type") == "unanswerable"]
-    ans = [r["question"] for r in rows if r.get("type") != "unanswerable"]
-    k = min(len(unans), max(1, round(n * len(unans) / len(rows))))
-    picked = ans[: max(0, n - k)] + unans[:k]
-    while len(picked) < n:  # more asked than the dev set holds: cycle
-        picked.append(rows[len(picked) % len(rows)]["question"])
-    return picked[:n]
-
-
-# --------------------------------------------------------------------------- corpus B (synthetic)
-def corpus_clauses() -> list[str]:
-    """Distinct clauses (with their trailing punctuation) of the sample corpus, >= 6 CJK characters."""
-    seen: dict[str, None] = {}
-    for f in sorted((REPO / "corpus").rglob("*.txt")):
-        for line in f.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if "\xa0" in line or "  " in line:  # site navigation lines
-                continue
-            for m in _CLAUSE.finditer(line):
-                c = m.group().strip()
-                if len(_CJK.findall(c)) >= 6:
-                    seen.setdefault(c, None)
-    return list(seen)
-
-
-def _vary(clause: str, rng: random.Random) -> str:
-    def number(m: re.Match[str]) -> str:
-        s = m.group()
-        if len(s) == 4 and s.startswith("20"):
-            return str(rng.randint(2016, 2025))
-        return str(rng.randint(10 ** (len(s) - 1) if len(s) > 1 else 1, 10 ** len(s) - 1))
-
-    out = re.sub(r"\d+", number, clause)
-    for place in SOURCE_PLACES:
-        if place in out:
-            out = out.replace(place, rng.choice(PLACES))
-    return out
-
-
-def synth_chunks(clauses: list[str], n: int, rng: random.Random) -> list[tuple[str, list[int]]]:
-    """n (text, clause indices): runs of mostly consecutive clauses, 150-300 characters."""
-    out: list[tuple[str, list[int]]] = []
-    for _ in range(n):
-        target = rng.randint(150, 300)
-        i = rng.randrange(len(clauses))
-        parts: list[str] = []
-        used: list[int] = []
-        size = 0
-        while size < target:
-            piece = _vary(clauses[i], rng)
-            if parts and size + len(piece) > 300:
-                break
-            parts.append(piece)
-            used.append(i)
-            size += len(piece)
-            i = (i + 1) % len(clauses) if rng.random() < 0.75 else rng.randrange(len(clauses))
-        text = "".join(parts)
-        text = re.sub(r"[，,：:；;]$", "。", text)
-        out.append((text[:300], used))
-    return out
-
-
-def build_synthetic(kb: Any, n_chunks: int) -> dict[str, Any]:
-    """Fill `kb` with n_chunks synthetic chunks (see the module doc); returns build facts and timings."""
-    from ingest.chunking import chunking_fingerprint
-    from ingest.documents import Chunk, DocMeta, LoadedDocument, Page
-
-    rng = random.Random(SEED)
-    nrng = np.random.default_rng(SEED)
-    t_all = time.perf_counter()
-    clauses = corpus_clauses()
-    t0 = time.perf_counter()
-    clause_vecs = kb.embed_passages(clauses)
-    embed_s = time.perf_counter() - t0
-    texts = synth_chunks(clauses, n_chunks, rng)
-    fingerprint = chunking_fingerprint(kb.settings.chunking)
-    commit_s = 0.0
-    n_docs = -(-n_chunks // CHUNKS_PER_DOC)
-    for d in range(n_docs):
-        part = texts[d * CHUNKS_PER_DOC : (d + 1) * CHUNKS_PER_DOC]
-        doc_id = hashlib.sha256(f"qianxian-bench-synthetic-{SEED}-{d}".encode()).hexdigest()
-        place = rng.choice(PLACES)
-        year = rng.randint(2016, 2025)
-        doc_type = rng.choice(["policy", "news"])
-        meta = DocMeta(
-            title=f"{place}{rng.choice(TITLES)}",
-            wenhao=f"{place[:2]}卫医发〔{year}〕{rng.randint(1, 99)}号" if doc_type == "policy" else None,
-            issuer=f"{place}卫生健康委员会",
-            date=f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-            doc_type=doc_type,
-        )
-        name = f"synthetic/{d:05d}.txt"
-        doc = LoadedDocument(doc_id, name, "txt", [Page(None, "\n".join(t for t, _ in part))], meta)
-        chunks: list[Chunk] = []
-        vectors = np.empty((len(part), clause_vecs.shape[1]), dtype=np.float32)
-        offset = 0
-        for o, (text, used) in enumerate(part):
-            chunks.append(
-                Chunk(
-                    chunk_id=f"{doc_id[:32]}-{o:05d}", doc_id=doc_id, doc=name, ordinal=o, text=text,
-                    title=meta.title, section_path=" > ".join(rng.choice(HEADINGS)), page_start=None,
-                    page_end=None, char_start=offset, char_end=offset + len(text), wenhao=meta.wenhao,
-                    issuer=meta.issuer, date=meta.date, doc_type=meta.doc_type,
-                )
-            )
-            offset += len(text) + 1
-            v = clause_vecs[used].mean(axis=0) + nrng.normal(0.0, NOISE_SIGMA, clause_vecs.shape[1])
-            vectors[o] = v / np.linalg.norm(v)
-        t0 = time.perf_counter()
-        kb.commit_document(name, doc, chunks, vectors, chunking=fingerprint)
-        commit_s += time.perf_counter() - t0
-        if (d + 1) % 100 == 0:
-            log(f"  synthetic: {d + 1}/{n_docs} documents, {commit_s:.0f}s in commit_document")
-    return {
-        "chunks": n_chunks, "docs": n_docs, "clauses": len(clauses), "seed": SEED, "version": SYNTH_VERSION,
-        "model_id": kb.embedder.model_id, "clause_embed_s": round(embed_s, 1), "commit_s": round(commit_s, 1),
-        "total_s": round(time.perf_counter() - t_all, 1),
-    }
 
 
 # --------------------------------------------------------------------------- measuring
@@ -386,13 +211,6 @@ def llamaindex_retriever(label: str, kb: Any, embedder: Any, facts: dict[str, An
 # --------------------------------------------------------------------------- child processes
 # The synthetic build and the lexical rebuild run in child processes, so that what they allocate
 # (glibc keeps freed memory) does not inflate the RSS measured in the process that answers.
-def peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def child_build(settings: Settings, folder: Path, n_chunks: int) -> None:
     """Build corpus B into `folder` and write the marker (reuse key + build timings)."""
     from ingest.embeddings import Embedder
@@ -403,6 +221,7 @@ def child_build(settings: Settings, folder: Path, n_chunks: int) -> None:
     kb = KnowledgeBase(settings.model_copy(update={"data_dir": folder}), Embedder.from_settings(settings))
     ingest_paths(kb, [REPO / "corpus"], show_progress=False)
     built = build_synthetic(kb, n_chunks)
+    built["version"] = SYNTH_VERSION
     t0 = time.perf_counter()
     kb.lexical()
     built["lexical_s"] = round(time.perf_counter() - t0, 1)
