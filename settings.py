@@ -40,14 +40,25 @@ class EmbeddingSettings(BaseModel):
 
 
 class ChromaSettings(BaseModel):
-    """Where vectors live."""
+    """Where vectors live (and, in server mode, everything instances share)."""
 
     server_url: str | None = Field(
         None,
-        description="URL of a Chroma server (http://host:8000). Empty: an embedded PersistentClient "
-        "under <data_dir>/chroma.",
+        description="URL of a Chroma 1.x server (http://host:8000). It then holds vectors, chunk text, the "
+        "manifest and a revision marker, shared by every instance pointed at it; the data dir keeps a cache. "
+        "Empty: an embedded PersistentClient under <data_dir>/chroma.",
     )
-    collection: str = Field("qianxian", description="Collection name.")
+    collection: str = Field(
+        "qianxian", description="Collection name (server mode also uses <collection>__manifest)."
+    )
+    refresh_interval_s: float = Field(
+        1.0, ge=0, description="Server mode: a reader asks the server whether the knowledge base changed at most "
+        "this often (one small request); a change is then copied into its local cache.",
+    )
+    lease_ttl_s: float = Field(
+        30.0, ge=2, description="Server mode: the writer lease on the server lapses this long after its holder's "
+        "last renewal (renewed every third of it), so a writer killed on another machine blocks others this long.",
+    )
 
 
 class ChunkingSettings(BaseModel):
@@ -62,6 +73,25 @@ class ChunkingSettings(BaseModel):
         90, ge=0, description="Up to this many characters of whole trailing sentences repeat in the next chunk."
     )
     min_chars: int = Field(20, ge=0, description="A trailing fragment shorter than this is merged into its neighbour.")
+
+
+class IngestSettings(BaseModel):
+    """Limits on what one file may cost to ingest; a file over a limit is a failure naming the limit."""
+
+    max_file_mb: int = Field(
+        200, ge=1, description="Largest file ingested (checked before it is read or hashed). The UI's upload "
+        "limit is ui.max_upload_mb.",
+    )
+    max_unzipped_mb: int = Field(
+        200, ge=1, description="DOCX: most bytes its zip members may declare in all, and most bytes word/document.xml "
+        "may inflate to while it is streamed, both checked before python-docx parses (a zip bomb is a failure, "
+        "not gigabytes of memory).",
+    )
+    max_pages: int = Field(3000, ge=1, description="Most pages in one PDF (checked before any page is read).")
+    max_chars: int = Field(
+        5_000_000, ge=1000, description="Most characters of text in one document (about 11,000 chunks, minutes "
+        "to embed here); a longer one is refused before it is chunked.",
+    )
 
 
 class LexicalSettings(BaseModel):
@@ -264,6 +294,7 @@ class Settings(BaseSettings):
     )
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     lexical: LexicalSettings = Field(default_factory=LexicalSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)

@@ -46,6 +46,8 @@ class LoadedDocument:
     file_type: str  # pdf | docx | html | txt | md
     pages: list[Page]
     meta: DocMeta = field(default_factory=DocMeta)
+    # What was recovered around damage (a truncated PDF's lost pages): reported, not a failure
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -15,11 +15,14 @@ import unicodedata
 import warnings
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from ingest.documents import LoadedDocument, LoadError, Page
 from ingest.metadata import CJK, extract_meta, has_cjk, is_junk_title, is_navigation_line, parse_date
+from settings import IngestSettings
 
 SUPPORTED_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".txt", ".md"}
 
@@ -252,19 +255,114 @@ def clean_pdf_text(text: str) -> str:
 # PDF
 
 
-def _open_pdf(path: Path) -> Any:
-    """Open (and if needed decrypt with the empty password) a PDF, or raise a LoadError."""
+@dataclass
+class _PdfFile:
+    """An opened PDF, and what its damage cost: `repaired` when pypdf could only read a rebuilt copy,
+    `declared_pages` the page count its page tree states (pages past the end of a truncated file are
+    missing from `reader.pages`)."""
+
+    reader: Any
+    repaired: bool = False
+    declared_pages: int | None = None
+
+
+def _read_pdf(source: str | io.BytesIO) -> Any:
     from pypdf import PdfReader
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reader = PdfReader(source, strict=False)
+        if not reader.is_encrypted:  # (read after decryption)
+            _ = len(reader.pages)  # the page tree is read lazily; a broken one must fail here
+    return reader
+
+
+_OBJ_RE = re.compile(rb"(?<![0-9])(\d{1,10})[ \t\r\n]+(\d{1,5})[ \t\r\n]+obj\b")
+_PAGE_TYPE_RE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
+_CATALOG_RE = re.compile(rb"/Type\s*/Catalog\b")
+_COUNT_RE = re.compile(rb"/Count\s+(\d+)")
+_EOF_MARKER = b"\nstartxref\n0\n%%EOF\n"
+
+
+def _rebuilt_pdf(data: bytes, own_tree: bool) -> tuple[bytes, int | None]:
+    """A truncated PDF's complete objects with a new cross-reference table and trailer (the parts a
+    truncated file loses first), plus the page count its surviving page tree declares.
+
+    The page tree and catalog are rebuilt from the page objects found, in file order, when the
+    originals did not survive (or `own_tree`: the surviving tree points at lost pages)."""
+    spans: dict[int, tuple[int, int, bytes]] = {}  # number -> (offset, generation, body)
+    body_end = 0
+    starts = list(_OBJ_RE.finditer(data))
+    for i, m in enumerate(starts):
+        limit = starts[i + 1].start() if i + 1 < len(starts) else len(data)
+        close = data.find(b"endobj", m.end(), limit)
+        if close >= 0:  # a complete object; a later copy (an incremental update) wins
+            spans[int(m[1])] = (m.start(), int(m[2]), data[m.end() : close])
+            body_end = max(body_end, close + len(b"endobj"))
+    if not spans:
+        raise LoadError("corrupt PDF: no readable objects")
+    out = bytearray(data[:body_end])  # a cut-off last object would break the parse of what follows
+    declared: int | None = None
+    for _, _, body in spans.values():
+        if re.search(rb"/Type\s*/Pages\b", body) and b"/Parent" not in body:
+            m = _COUNT_RE.search(body)
+            declared = int(m[1]) if m else declared
+    catalog = next((n for n, (_, _, body) in spans.items() if _CATALOG_RE.search(body)), None)
+    if own_tree or catalog is None or declared is None:
+        pages = [n for n, (_, _, body) in sorted(spans.items(), key=lambda kv: kv[1][0]) if _PAGE_TYPE_RE.search(body)]
+        tree, catalog = max(spans) + 1, max(spans) + 2
+        kids = " ".join(f"{n} 0 R" for n in pages)
+        for number, text in (
+            (tree, f"<< /Type /Pages /Kids [ {kids} ] /Count {len(pages)} >>"),
+            (catalog, f"<< /Type /Catalog /Pages {tree} 0 R >>"),
+        ):
+            spans[number] = (len(out) + 1, 0, b"")
+            out += f"\n{number} 0 obj\n{text}\nendobj\n".encode()
+    size = max(spans) + 1
+    xref = len(out)
+    out += f"\nxref\n0 {size}\n".encode()
+    out += b"0000000000 65535 f \n"
+    for n in range(1, size):
+        entry = spans.get(n)
+        out += (f"{entry[0]:010d} {entry[1]:05d} n \n" if entry else "0000000000 00000 f \n").encode()
+    out += f"trailer\n<< /Size {size} /Root {catalog} 0 R >>\nstartxref\n{xref + 1}\n%%EOF\n".encode()
+    return bytes(out), declared
+
+
+def _salvage_pdf(path: Path) -> _PdfFile:
+    """A PDF pypdf cannot open as it is: first with only its end-of-file marker restored (a file
+    cut in its last bytes), then rebuilt from its complete objects (a file cut anywhere)."""
+    data = path.read_bytes()
+    try:
+        return _PdfFile(_read_pdf(io.BytesIO(data + _EOF_MARKER)), repaired=True)
+    except Exception:
+        pass
+    try:
+        rebuilt, declared = _rebuilt_pdf(data, own_tree=False)
+        return _PdfFile(_read_pdf(io.BytesIO(rebuilt)), repaired=True, declared_pages=declared)
+    except Exception:
+        rebuilt, declared = _rebuilt_pdf(data, own_tree=True)
+        return _PdfFile(_read_pdf(io.BytesIO(rebuilt)), repaired=True, declared_pages=declared)
+
+
+def _open_pdf(path: Path, limits: IngestSettings | None = None) -> _PdfFile:
+    """Open (and if needed decrypt with the empty password, or salvage) a PDF, or raise a LoadError."""
     from pypdf.errors import DependencyError
 
+    limits = limits or IngestSettings()
     try:
         with open(path, "rb") as fh:
             head = fh.read(1024)
         if b"%PDF-" not in head:
             raise LoadError("corrupt PDF: not a PDF file")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reader = PdfReader(str(path), strict=False)
+        try:
+            pdf = _PdfFile(_read_pdf(str(path)))
+        except Exception as exc:  # damaged: recover what is readable, else report the first error
+            try:
+                pdf = _salvage_pdf(path)
+            except Exception:
+                raise exc from None
+        reader = pdf.reader
         if reader.is_encrypted:
             try:
                 ok = reader.decrypt("")
@@ -272,9 +370,12 @@ def _open_pdf(path: Path) -> Any:
                 raise LoadError("encrypted PDF: AES decryption needs the 'cryptography' package") from None
             if not ok:
                 raise LoadError("encrypted PDF: needs a password")
-        if len(reader.pages) == 0:
+        n = len(reader.pages)
+        if n == 0:
             raise LoadError("corrupt PDF: no pages")
-        return reader
+        if n > limits.max_pages:
+            raise LoadError(f"{n:,} pages, more than the limit of {limits.max_pages:,} (ingest.max_pages)")
+        return pdf
     except LoadError:
         raise
     except Exception as exc:  # pypdf raises many types (PdfReadError, KeyError, ValueError…)
@@ -290,6 +391,8 @@ def _mostly_single_chars(text: str) -> bool:
 def _page_text(page: Any) -> str:
     """Plain extraction; pages whose glyphs are placed one by one are re-read in layout mode,
     which rebuilds lines from positions (slower, so only when needed)."""
+    if "/Contents" in page and page.get_contents() is None:
+        raise LoadError("page content missing (truncated or damaged)")  # its stream was cut off
     raw = page.extract_text() or ""
     if _mostly_single_chars(raw):
         try:
@@ -301,8 +404,9 @@ def _page_text(page: Any) -> str:
     return raw
 
 
-def _iter_reader_pages(reader: Any) -> Iterator[Page]:
-    """One cleaned Page per PDF page; a single unreadable page becomes empty, not fatal."""
+def _iter_reader_pages(reader: Any, lost: list[int] | None = None) -> Iterator[Page]:
+    """One cleaned Page per PDF page; an unreadable page becomes empty (its number noted in `lost`),
+    the whole file fails only when no page at all could be read."""
     n = len(reader.pages)
     failures = 0
     last_error: Exception | None = None
@@ -315,9 +419,12 @@ def _iter_reader_pages(reader: Any) -> Iterator[Page]:
             failures += 1
             last_error = exc
             raw = ""
+            if lost is not None:
+                lost.append(i + 1)
         yield Page(number=i + 1, text=clean_pdf_text(raw))
     if failures == n and last_error is not None:
-        raise LoadError(f"corrupt PDF: {_short(last_error)}")
+        reason = last_error.reason if isinstance(last_error, LoadError) else _short(last_error)
+        raise LoadError(f"corrupt PDF: {reason}")
 
 
 def iter_pdf_pages(path: Path) -> Iterator[Page]:
@@ -325,8 +432,8 @@ def iter_pdf_pages(path: Path) -> Iterator[Page]:
 
     Raises LoadError (lazily, on iteration) for corrupt or password-protected files.
     """
-    reader = _open_pdf(Path(path))
-    yield from _iter_reader_pages(reader)
+    pdf = _open_pdf(Path(path))
+    yield from _iter_reader_pages(pdf.reader)
 
 
 def _pdf_title(reader: Any) -> str | None:
@@ -338,16 +445,49 @@ def _pdf_title(reader: Any) -> str | None:
         return None
 
 
-def _load_pdf(path: Path) -> tuple[list[Page], str | None]:
-    """All pages plus the /Title; a PDF with (almost) no text anywhere is a scan needing OCR."""
-    reader = _open_pdf(path)
-    title = _pdf_title(reader)
-    pages = list(_iter_reader_pages(reader))
+def _page_ranges(numbers: list[int]) -> str:
+    """[3, 4, 5, 9] -> '3–5, 9'."""
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and n == int(out[-1].split("–")[-1]) + 1:
+            out[-1] = out[-1].split("–")[0] + f"–{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
+
+
+def _damage_warning(pdf: _PdfFile, lost: list[int]) -> str | None:
+    """What a damaged PDF lost, for the ingest report: its unreadable pages out of those it declares."""
+    read = len(pdf.reader.pages)
+    total = max(read, pdf.declared_pages or 0)
+    lost = sorted(set(lost) | set(range(read + 1, total + 1)))
+    if lost:
+        return f"damaged PDF: pages {_page_ranges(lost)} of {total} could not be read; the other pages were ingested"
+    if pdf.repaired:
+        return f"damaged PDF (truncated or without its cross-reference table): repaired, all {total} pages read"
+    return None
+
+
+def _load_pdf(path: Path, limits: IngestSettings) -> tuple[list[Page], str | None, list[str]]:
+    """All pages, the /Title and any damage warning; a PDF with (almost) no text anywhere is a scan
+    needing OCR. Reading stops as soon as the text passes the character limit."""
+    pdf = _open_pdf(path, limits)
+    title = _pdf_title(pdf.reader)
+    lost: list[int] = []
+    pages: list[Page] = []
+    chars = 0
+    total = len(pdf.reader.pages)
+    for page in _iter_reader_pages(pdf.reader, lost):
+        pages.append(page)
+        chars += len(page.text)
+        if chars > limits.max_chars and len(pages) < total:
+            raise LoadError(_too_many_chars(chars, limits, f" in the first {len(pages):,} of {total:,} pages"))
     # distinct page texts, so a stamp or watermark repeated on every scanned page does not count
     distinct = {re.sub(r"[\W_]+", "", p.text) for p in pages}
     if sum(len(t) for t in distinct) < _OCR_MIN_CHARS:
         raise LoadError("no text layer: needs OCR")
-    return pages, title
+    warning = _damage_warning(pdf, lost)
+    return pages, title, [warning] if warning else []
 
 
 # =================================================================================================
@@ -374,7 +514,33 @@ def _docx_blocks(container: Any) -> Iterator[str]:
             yield block.text
 
 
-def _load_docx(path: Path) -> tuple[list[Page], str | None]:
+_DOCX_BODY = "word/document.xml"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1048576:,.1f} MB"
+
+
+def _check_unzipped_size(path: Path, limits: IngestSettings) -> None:
+    """Refuse a zip bomb before python-docx inflates it into memory: the members' declared sizes in
+    all, then word/document.xml streamed through its checksum in 1 MiB blocks with the bytes it
+    really inflates to counted (the headers are written by whoever made the file; zipfile stops at
+    the declared size, so a lying header fails its CRC here, not after python-docx read it whole)."""
+    limit = limits.max_unzipped_mb * 1048576
+    over = f"more than the limit of {limits.max_unzipped_mb:,} MB (ingest.max_unzipped_mb)"
+    with zipfile.ZipFile(path) as zf:
+        declared = sum(info.file_size for info in zf.infolist())
+        if declared > limit:
+            raise LoadError(f"{_mb(declared)} when unzipped, {over}")
+        inflated = 0
+        with zf.open(_DOCX_BODY) as fh:
+            while block := fh.read(1 << 20):
+                inflated += len(block)
+                if inflated > limit:
+                    raise LoadError(f"{_DOCX_BODY} inflates past {_mb(limit)}, {over}")
+
+
+def _load_docx(path: Path, limits: IngestSettings) -> tuple[list[Page], str | None]:
     import docx
 
     try:
@@ -382,6 +548,7 @@ def _load_docx(path: Path) -> tuple[list[Page], str | None]:
             head = fh.read(8)
         if head.startswith(b"\xd0\xcf\x11\xe0"):
             raise LoadError("corrupt DOCX: not a valid Word file (old .doc format or encrypted)")
+        _check_unzipped_size(path, limits)
         document = docx.Document(str(path))
         lines: list[str] = []
         for block in _docx_blocks(document):
@@ -460,19 +627,51 @@ _BLOCK_TAGS = (
 _DROP_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "select", "head")
 
 
-def _fallback_html_text(html: str) -> str:
-    """Plain text of a page when trafilatura finds no article: block elements become lines."""
-    import lxml.html
+class _TextNodes(HTMLParser):
+    """The page's text nodes in document order, block elements ending lines and cells joined by tabs.
 
-    html = re.sub(r"^\s*<\?xml[^>]*\?>", "", html)
-    root = lxml.html.fromstring(html)
-    for el in list(root.iter(*_DROP_TAGS)):
-        el.drop_tree()
-    for el in root.iter(*_BLOCK_TAGS):
-        el.tail = "\n" + (el.tail or "")
-    for el in root.iter("td", "th"):
-        el.tail = "\t" + (el.tail or "")
-    return "\n".join(line.strip() for line in root.text_content().split("\n"))
+    A streaming parser keeps no tree, so any nesting depth costs the same: lxml and trafilatura
+    give up (or recurse too deep) on 100,000 nested <div>s, which a hostile or generated page may hold."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._dropped = 0  # open chrome elements (script, nav, …) whose text is not the page's
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            self._dropped = 0  # an unclosed <head> ends here
+        elif tag in _DROP_TAGS:
+            self._dropped += 1
+        elif tag in _BLOCK_TAGS and not self._dropped:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS and not self._dropped:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROP_TAGS:
+            self._dropped = max(0, self._dropped - 1)
+        elif self._dropped:
+            return
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append("\t")
+
+    def handle_data(self, data: str) -> None:
+        if not self._dropped:
+            self.parts.append(data)
+
+
+def _fallback_html_text(html: str) -> str:
+    """Plain text of a page when trafilatura finds no article (or cannot parse it): block elements
+    become lines."""
+    parser = _TextNodes()
+    parser.feed(re.sub(r"^\s*<\?xml[^>]*\?>", "", html))
+    parser.close()
+    return "\n".join(line.strip() for line in "".join(parser.parts).split("\n"))
 
 
 def _html_title(html: str) -> str | None:
@@ -540,38 +739,54 @@ def _check_text(pages: list[Page]) -> None:
         raise LoadError("no text found")
 
 
-def load_file(path: Path, doc: str) -> LoadedDocument:
-    """Load one file into pages + metadata; `doc` is the caller's display name (relative path).
+def _too_many_chars(chars: int, limits: IngestSettings, where: str = "") -> str:
+    return f"{chars:,} characters{where}, more than the limit of {limits.max_chars:,} (ingest.max_chars)"
 
-    Raises LoadError(reason) for anything that cannot become text.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise LoadError(f"unsupported file type: {suffix or '(no extension)'}")
+
+def check_file_size(path: Path, limits: IngestSettings) -> int:
+    """The file's size, or LoadError when it is empty or over ingest.max_file_mb: checked before
+    anything reads (or hashes) the file, so a huge file costs nothing."""
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise LoadError(f"cannot read file: {_short(exc.strerror or exc)}") from None
     if size == 0:
         raise LoadError("empty file")
+    if size > limits.max_file_mb * 1048576:
+        raise LoadError(f"{_mb(size)}, more than the limit of {limits.max_file_mb:,} MB (ingest.max_file_mb)")
+    return size
+
+
+def load_file(path: Path, doc: str, limits: IngestSettings | None = None) -> LoadedDocument:
+    """Load one file into pages + metadata; `doc` is the caller's display name (relative path).
+
+    Raises LoadError(reason) for anything that cannot become text, or that is over one of the
+    `limits` (ingest settings; their defaults when not given).
+    """
+    path = Path(path)
+    limits = limits or IngestSettings()
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise LoadError(f"unsupported file type: {suffix or '(no extension)'}")
+    check_file_size(path, limits)
     try:
         doc_id = file_sha256(path)
-        data = path.read_bytes() if suffix not in (".pdf",) else b""
+        data = path.read_bytes() if suffix not in (".pdf", ".docx") else b""
     except OSError as exc:
         raise LoadError(f"cannot read file: {_short(exc.strerror or exc)}") from None
 
     hint: str | None = None
     extra_date: str | None = None
+    warned: list[str] = []
     try:
         if suffix == ".pdf":
             file_type = "pdf"
-            pages, hint = _load_pdf(path)
+            pages, hint, warned = _load_pdf(path, limits)
         elif suffix == ".docx":
             file_type = "docx"
-            if not zipfile.is_zipfile(io.BytesIO(data)):
+            if not zipfile.is_zipfile(path):
                 raise LoadError("corrupt DOCX: not a valid Word file")
-            pages, hint = _load_docx(path)
+            pages, hint = _load_docx(path, limits)
         elif suffix in (".html", ".htm"):
             file_type = "html"
             pages, hint, extra_date = _load_html(data)
@@ -581,6 +796,9 @@ def load_file(path: Path, doc: str) -> LoadedDocument:
             pages = [Page(number=None, text=text)]
             if file_type == "md":
                 hint = _md_title(text)
+        chars = sum(len(p.text) for p in pages)
+        if chars > limits.max_chars:
+            raise LoadError(_too_many_chars(chars, limits))
         _check_text(pages)
         full_text = "\n".join(p.text for p in pages)
         meta = extract_meta(full_text, title_hint=hint)
@@ -592,12 +810,13 @@ def load_file(path: Path, doc: str) -> LoadedDocument:
         meta.date = extra_date
     if not meta.title:
         meta.title = path.stem
-    return LoadedDocument(doc_id=doc_id, doc=doc, file_type=file_type, pages=pages, meta=meta)
+    return LoadedDocument(doc_id=doc_id, doc=doc, file_type=file_type, pages=pages, meta=meta, warnings=warned)
 
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "LoadError",
+    "check_file_size",
     "clean_pdf_text",
     "decode_html",
     "decode_text",

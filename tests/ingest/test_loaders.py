@@ -6,6 +6,10 @@ import hashlib
 import inspect
 import io
 import os
+import re
+import struct
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -15,6 +19,7 @@ from docgen import make_docx, make_pdf, make_scanned_pdf
 
 from ingest.documents import LoadedDocument, LoadError, Page
 from ingest.loaders import SUPPORTED_SUFFIXES, clean_pdf_text, decode_text, iter_pdf_pages, load_file
+from settings import IngestSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -383,6 +388,135 @@ def test_loader_prints_nothing(tmp_path: Path, capfd: pytest.CaptureFixture[str]
 
 def test_supported_suffixes() -> None:
     assert SUPPORTED_SUFFIXES == {".pdf", ".docx", ".html", ".htm", ".txt", ".md"}
+
+
+# --- damaged files: what is readable is kept -----------------------------------------------------
+
+
+def five_page_pdf(tmp_path: Path) -> bytes:
+    pages = [f"第{i}页\n县医院第{i}项建设任务：胸痛中心、卒中中心按期建成。" for i in range(1, 6)]
+    return make_pdf(tmp_path / "five.pdf", pages).read_bytes()
+
+
+def test_pdf_missing_its_last_bytes_is_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "cut.pdf"
+    path.write_bytes(five_page_pdf(tmp_path)[:-32])  # startxref and %%EOF gone
+    loaded = load_file(path, "cut.pdf")
+    assert [p.number for p in loaded.pages] == [1, 2, 3, 4, 5]
+    assert all(f"第{i}项建设任务" in loaded.pages[i - 1].text for i in range(1, 6))
+    assert loaded.warnings == ["damaged PDF (truncated or without its cross-reference table): repaired, all 5 pages read"]
+
+
+def test_truncated_pdf_keeps_its_readable_pages_and_names_the_lost_ones(tmp_path: Path) -> None:
+    data = five_page_pdf(tmp_path)
+    objects = [m.start() for m in re.finditer(rb"\d+ 0 obj", data)]
+    path = tmp_path / "half.pdf"
+    path.write_bytes(data[: objects[-2]])  # the last two content streams (pages 4 and 5) are cut off
+    loaded = load_file(path, "half.pdf")
+    texts = [p.text for p in loaded.pages]
+    assert all(f"第{i}项建设任务" in texts[i - 1] for i in (1, 2, 3))
+    assert texts[3:] == ["", ""]
+    assert loaded.warnings == ["damaged PDF: pages 4–5 of 5 could not be read; the other pages were ingested"]
+    # an untouched file has no warning
+    (tmp_path / "whole.pdf").write_bytes(data)
+    assert load_file(tmp_path / "whole.pdf", "whole.pdf").warnings == []
+
+
+def test_deeply_nested_html_still_gives_its_text(tmp_path: Path) -> None:
+    """100,000 nested <div>s: lxml and trafilatura give up on the depth; the streaming fallback does not."""
+    path = tmp_path / "nested.html"
+    body = "<div>" * 100_000 + "县医院胸痛中心建设要求：配备专职人员，二十四小时值守。" + "</div>" * 100_000
+    path.write_text(f"<html><head><title>胸痛中心</title><script>var x = 1;</script></head><body>{body}</body></html>",
+                    encoding="utf-8")
+    loaded = load_file(path, "nested.html")
+    assert loaded.pages[0].text == "县医院胸痛中心建设要求：配备专职人员，二十四小时值守。"
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+def test_limits_name_the_size_and_the_setting(tmp_path: Path) -> None:
+    long_txt = tmp_path / "long.txt"
+    long_txt.write_text("县医院" * 500, encoding="utf-8")
+    with pytest.raises(LoadError) as err:
+        load_file(long_txt, "long.txt", IngestSettings(max_chars=1000))
+    assert err.value.reason == "1,500 characters, more than the limit of 1,000 (ingest.max_chars)"
+    assert load_file(long_txt, "long.txt", IngestSettings(max_chars=1500)).pages  # at the limit: fine
+
+    big = tmp_path / "big.txt"
+    big.write_bytes("县医院。\n".encode() * 120_000)  # 1.5 MB
+    with pytest.raises(LoadError) as err:
+        load_file(big, "big.txt", IngestSettings(max_file_mb=1))
+    assert err.value.reason == "1.5 MB, more than the limit of 1 MB (ingest.max_file_mb)"
+
+    pdf = tmp_path / "many.pdf"
+    pdf.write_bytes(five_page_pdf(tmp_path))
+    with pytest.raises(LoadError) as err:
+        load_file(pdf, "many.pdf", IngestSettings(max_pages=4))
+    assert err.value.reason == "5 pages, more than the limit of 4 (ingest.max_pages)"
+
+    wordy = make_pdf(tmp_path / "wordy.pdf", ["县医院加强专科建设。" * 40] * 5)  # 400 characters a page
+    with pytest.raises(LoadError) as err:
+        load_file(wordy, "wordy.pdf", IngestSettings(max_chars=1000))
+    assert re.fullmatch(r"1,\d{3} characters in the first 3 of 5 pages, more than the limit of 1,000 \(ingest.max_chars\)",
+                        err.value.reason), err.value.reason
+
+
+def zip_bomb(path: Path, claim: int | None = None) -> Path:
+    """A .docx whose word/document.xml inflates to 1 GiB (deflated in streamed 1 MiB blocks, a few MB
+    on disk). With `claim`, its headers declare that many bytes instead (a lying bomb)."""
+    block = b"a" * (1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        with zf.open("word/document.xml", "w") as fh:
+            fh.write(b"<w:document><w:body><w:p><w:r><w:t>")
+            for _ in range(1024):
+                fh.write(block)
+    if claim is not None:
+        data = bytearray(path.read_bytes())
+        for signature, name_at, header, size_at in ((b"PK\x01\x02", 28, 46, 24), (b"PK\x03\x04", 26, 30, 22)):
+            at = data.find(signature)
+            while at >= 0:
+                length = struct.unpack_from("<H", data, at + name_at)[0]
+                if data[at + header : at + header + length] == b"word/document.xml":
+                    struct.pack_into("<I", data, at + size_at, claim)
+                at = data.find(signature, at + 4)
+        path.write_bytes(data)
+    return path
+
+
+def load_in_child(path: Path) -> tuple[str, float]:
+    """load_file in a fresh interpreter: (the LoadError reason, peak RSS in MB of that process).
+
+    VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (this test process)."""
+    code = (
+        "import re, sys\n"
+        "from pathlib import Path\n"
+        "from ingest.loaders import LoadError, load_file\n"
+        "try:\n"
+        "    load_file(Path(sys.argv[1]), 'bomb.docx'); print('loaded')\n"
+        "except LoadError as exc:\n"
+        "    print(exc.reason)\n"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1]) / 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=REPO,
+                         timeout=120, check=True).stdout.splitlines()
+    return out[0], float(out[1])
+
+
+def test_zip_bomb_docx_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    honest = zip_bomb(tmp_path / "bomb.docx")
+    assert honest.stat().st_size < 8 * 1048576
+    reason, peak_mb = load_in_child(honest)
+    print(f"zip bomb ({honest.stat().st_size / 1048576:.1f} MB, 1 GiB inside): peak RSS {peak_mb:.0f} MB")
+    assert reason == "1,024.0 MB when unzipped, more than the limit of 200 MB (ingest.max_unzipped_mb)"
+    assert peak_mb < 300
+    # headers that claim 10 kB: the streamed read stops at the claim and the checksum gives the lie away
+    lying = zip_bomb(tmp_path / "lying.docx", claim=10_000)
+    reason, peak_mb = load_in_child(lying)
+    print(f"lying zip bomb: peak RSS {peak_mb:.0f} MB")
+    assert reason == "corrupt DOCX: not a valid Word file"
+    assert peak_mb < 300
 
 
 # --- seed pages ---------------------------------------------------------------------------------
