@@ -123,6 +123,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     kb.close()
     for failure in report.failures:
         print(f"{failure.path}: {failure.reason}", file=sys.stderr)
+    for warning in report.warnings:  # ingested, with something recovered around damage: not a failure
+        print(f"{warning.path}: warning: {warning.reason}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -228,8 +230,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ingest.knowledge_base import KnowledgeBase, KnowledgeBaseError
 
     settings = _settings(args)
-    if not (settings.data_path / "kb.sqlite").exists():
-        raise Fatal(f"{settings.data_path}: no knowledge base here")
+    if not settings.chroma.server_url and not (settings.data_path / "kb.sqlite").exists():
+        raise Fatal(f"{settings.data_path}: no knowledge base here")  # in server mode the server holds it
     try:
         kb = KnowledgeBase(settings, _embedder(settings))
         found = kb.problems()

@@ -8,7 +8,6 @@ document commits on its own, so a run killed mid-way loses at most the document 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -24,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ingest.chunking import chunk_document, chunking_fingerprint
 from ingest.documents import DocMeta, LoadError, LoadedDocument
 from ingest.knowledge_base import KnowledgeBase
-from ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from ingest.loaders import SUPPORTED_SUFFIXES, check_file_size, file_sha256, load_file
 
 MANIFEST = "manifest.json"
 INGEST_LOG = "ingest-log.jsonl"
@@ -52,6 +51,8 @@ class IngestReport:
     chunks_removed: int = 0
     pages: int = 0
     failures: list[Failure] = field(default_factory=list)
+    # (path, what was recovered around damage) for files that were ingested: not failures
+    warnings: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_json(self) -> dict:
@@ -62,6 +63,7 @@ class IngestReport:
             "chunks_removed": self.chunks_removed,
             "pages": self.pages,
             "failures": [asdict(f) for f in self.failures],
+            "warnings": [asdict(w) for w in self.warnings],
             "seconds": round(self.seconds, 3),
         }
 
@@ -235,12 +237,14 @@ def _ingest_paths(
 
 
 def _log_failures(path: Path, report: IngestReport) -> None:
-    """Append per-file errors to the data dir's ingest log (the UI's corpus view shows them)."""
-    if not report.failures:
+    """Append per-file errors and warnings to the data dir's ingest log (the UI's corpus view shows them)."""
+    entries = [(f, "error") for f in report.failures] + [(w, "warning") for w in report.warnings]
+    if not entries:
         return
     with path.open("a", encoding="utf-8") as fh:
-        for f in report.failures:
-            fh.write(json.dumps({"time": time.time(), "path": f.path, "reason": f.reason}, ensure_ascii=False) + "\n")
+        for f, level in entries:
+            record = {"time": time.time(), "path": f.path, "reason": f.reason, "level": level}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def read_ingest_log(data_dir: Path, limit: int = 50) -> list[dict]:
@@ -281,9 +285,14 @@ def _ingest_one(
     report: IngestReport,
     meter: _Meter,
 ) -> str:
+    limits = kb.settings.ingest
     try:
+        check_file_size(source.path, limits)  # before hashing: a huge file is refused unread
         stat = source.path.stat()
-        digest = hashlib.sha256(source.path.read_bytes()).hexdigest()
+        digest = file_sha256(source.path)
+    except LoadError as exc:
+        report.failures.append(Failure(str(source.path), exc.reason))
+        return "failed"
     except OSError as exc:
         report.failures.append(Failure(str(source.path), f"unreadable: {exc.strerror or exc}"))
         return "failed"
@@ -305,7 +314,7 @@ def _ingest_one(
         report.added += 0 if previous else 1
         return "updated" if previous else "added"
     try:
-        doc = load_file(source.path, source.name)
+        doc = load_file(source.path, source.name, limits)
     except LoadError as exc:
         report.failures.append(Failure(str(source.path), exc.reason))
         return "failed"
@@ -324,6 +333,7 @@ def _ingest_one(
         source.name, doc, chunks, vectors, chunking=fingerprint, **where
     )
     report.pages += len(doc.pages)
+    report.warnings.extend(Failure(str(source.path), w) for w in doc.warnings)
     report.chunks_added += len(chunks)
     if previous:
         report.updated += 1

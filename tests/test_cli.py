@@ -138,6 +138,7 @@ def test_bad_inputs_exit_2_and_leave_stored_documents_alone(
         "empty.txt": "empty file",
         "table.xls": "unsupported file type: .xls",
         "binary.txt": "undecodable text",
+        "long.txt": "1,500 characters, more than the limit of 1,000 (ingest.max_chars)",
     }
     (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n%%EOF garbage" + bytes(range(256)))
     make_pdf(folder / "locked.pdf", ["县医院加强专科建设。"], encrypt_password="secret")
@@ -145,8 +146,10 @@ def test_bad_inputs_exit_2_and_leave_stored_documents_alone(
     (folder / "empty.txt").write_bytes(b"")
     (folder / "table.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512))
     (folder / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (folder / "long.txt").write_text("县医院" * 500, encoding="utf-8")
 
-    result = run(["ingest", str(folder), "--data-dir", str(settings.data_path)], cache_dir)
+    result = run(["ingest", str(folder), "--data-dir", str(settings.data_path)], cache_dir,
+                 QIANXIAN_INGEST__MAX_CHARS="1000")
     assert result.returncode == EXIT_PARTIAL, result.stderr
     no_traceback(result.stderr)
     lines = result.stderr.splitlines()
@@ -156,7 +159,7 @@ def test_bad_inputs_exit_2_and_leave_stored_documents_alone(
         assert len(mine) == 1, (name, lines)
         assert reason in mine[0].split(": ", 1)[1], mine
     assert not any("good.txt:" in line for line in lines)
-    assert "1 added" in result.stdout and "6 failed" in result.stdout
+    assert "1 added" in result.stdout and "7 failed" in result.stdout
 
     fresh_chroma()
     kb = KnowledgeBase(settings, embedder)

@@ -349,3 +349,51 @@ def test_links_fifos_and_stray_nuls(settings: Settings, embedder: Embedder, tmp_
     texts = " ".join(c.text for d in kb.documents() for c in kb.document_chunks(d.doc_id))
     assert "卒中中心" in texts and "\x00" not in texts and "系统口令" not in texts
     assert report.failed == 5
+
+
+# ------------------------------------------------------------------------------- limits and damage
+
+
+def test_a_file_over_a_limit_fails_and_what_is_stored_stays(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+    limited = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"max_chars": 1000, "max_file_mb": 1})})
+    folder = tmp_path / "docs"
+    write(folder / "big.txt", small_doc("胸痛中心"))
+    write(folder / "other.txt", small_doc("卒中中心"))
+    kb = open_kb(limited, embedder)
+    assert ingest_paths(kb, [folder], show_progress=False).added == 2
+    stored = {d.doc_id: [c.chunk_id for c in kb.document_chunks(d.doc_id)] for d in kb.documents()}
+    write(folder / "big.txt", small_doc("胸痛中心") + "县医院持续提升综合服务能力。" * 80)  # now over 1,000 characters
+    (folder / "huge.txt").write_bytes("县医院。\n".encode() * 120_000)  # 1.5 MB: refused unread
+    report = ingest_paths(kb, [folder], show_progress=False)
+    reasons = {Path(f.path).name: f.reason for f in report.failures}
+    assert reasons == {
+        "big.txt": f"{len(small_doc('胸痛中心')) + 14 * 80:,} characters, more than the limit of 1,000 (ingest.max_chars)",
+        "huge.txt": "1.5 MB, more than the limit of 1 MB (ingest.max_file_mb)",
+    }
+    assert (report.failed, report.unchanged, report.chunks_added, report.chunks_removed) == (2, 1, 0, 0)
+    # the old big.txt is still stored and whole
+    assert {n.name for n in kb.names()} == {"big.txt", "other.txt"}
+    assert {d.doc_id: [c.chunk_id for c in kb.document_chunks(d.doc_id)] for d in kb.documents()} == stored
+    assert_consistent(kb)
+
+
+def test_truncated_pdf_is_ingested_with_a_warning(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+    import re
+
+    pages = [f"第{i}页\n县医院第{i}项建设任务：胸痛中心、卒中中心按期建成。" for i in range(1, 6)]
+    data = make_pdf(tmp_path / "src.pdf", pages).read_bytes()
+    objects = [m.start() for m in re.finditer(rb"\d+ 0 obj", data)]
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "cut.pdf").write_bytes(data[: objects[-2]])  # pages 4 and 5 lost
+    kb = open_kb(settings, embedder)
+    report = ingest_paths(kb, [folder], show_progress=False)
+    assert (report.added, report.failed, report.pages) == (1, 0, 5)
+    warning = "damaged PDF: pages 4–5 of 5 could not be read; the other pages were ingested"
+    assert [(Path(w.path).name, w.reason) for w in report.warnings] == [("cut.pdf", warning)]
+    assert report.to_json()["warnings"] == [{"path": str((folder / "cut.pdf").resolve()), "reason": warning}]
+    text = " ".join(c.text for d in kb.documents() for c in kb.document_chunks(d.doc_id))
+    assert "第3项建设任务" in text and "第4项建设任务" not in text
+    logged = [json.loads(line) for line in (settings.data_path / "ingest-log.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(e["level"], e["reason"]) for e in logged] == [("warning", warning)]
+    assert_consistent(kb)
