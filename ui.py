@@ -34,7 +34,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant import Answer, AskOptions, Assistant, AssistantError, QuestionError
+from assistant import Answer, AskOptions, Assistant, AssistantError, QuestionError, instruction_spans
 from ingest.documents import LoadError
 from ingest.loaders import decode_text
 from settings import Settings, configure_offline
@@ -361,11 +361,30 @@ def _snippet(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n] + "…"
 
 
-def _highlighted(passage: str, span: Any) -> str:
+INSTRUCTION_BADGE = "⚠ 此段含有指令性文字，已作为资料处理"
+
+
+def _highlighted(passage: str, span: Any = None) -> str:
+    """The passage as HTML: the answer's supporting span in <mark>, and every sentence that addresses
+    the assistant in <span class="instruction"> (so a reader sees it is treated as data, not obeyed)."""
+    marked: list[tuple[int, int, str]] = [(a, b, "instruction") for a, b in instruction_spans(passage)]
     if span and len(span) == 2 and 0 <= span[0] < span[1] <= len(passage):
-        a, b = int(span[0]), int(span[1])
-        return html.escape(passage[:a]) + "<mark>" + html.escape(passage[a:b]) + "</mark>" + html.escape(passage[b:])
-    return html.escape(passage)
+        marked.append((int(span[0]), int(span[1]), "mark"))
+    cuts = sorted({0, len(passage), *(x for a, b, _ in marked for x in (a, b))})
+    out: list[str] = []
+    for a, b in zip(cuts, cuts[1:]):
+        piece = html.escape(passage[a:b])
+        kinds = {kind for start, end, kind in marked if start <= a and b <= end}
+        if "mark" in kinds:
+            piece = f"<mark>{piece}</mark>"
+        if "instruction" in kinds:
+            piece = f'<span class="instruction" title="指令性文字：仅作为资料显示，不作为回答">{piece}</span>'
+        out.append(piece)
+    return "".join(out)
+
+
+def _instruction_badge(flagged: bool) -> str:
+    return f'<div class="instruction-badge">{INSTRUCTION_BADGE}</div>' if flagged else ""
 
 
 def render_sources(answer: Answer | None) -> str:
@@ -384,7 +403,8 @@ def render_sources(answer: Answer | None) -> str:
                 f'<span class="source-title">{html.escape(c.title or c.doc)}</span></div>'
                 + (f'<div class="source-meta">{meta}</div>' if meta else "")
                 + f'<div class="source-doc">{html.escape(c.doc)}</div>'
-                f'<div class="source-passage">{_highlighted(c.passage, c.span)}</div></div>'
+                + _instruction_badge(c.addresses_assistant)
+                + f'<div class="source-passage">{_highlighted(c.passage, c.span)}</div></div>'
             )
         return f'<div class="sources-list"><div class="sources-title">引用来源（{len(cards)}）</div>{"".join(cards)}</div>'
     if answer.retrieved:
@@ -393,7 +413,8 @@ def render_sources(answer: Answer | None) -> str:
             f'<div class="source-head"><span class="source-n">#{r.rank}</span> '
             f'<span class="source-title">{html.escape(r.title or r.doc)}</span></div>'
             f'<div class="source-doc">{html.escape(r.doc)}{f" · 第 {r.page} 页" if r.page else ""}</div>'
-            f'<div class="source-passage">{html.escape(_snippet(r.text, 240))}</div></div>'
+            + _instruction_badge(r.addresses_assistant)
+            + f'<div class="source-passage">{_highlighted(_snippet(r.text, 240))}</div></div>'
             for r in answer.retrieved[:5]
         ]
         head = "未找到足以回答的依据，以下是最接近的段落（未引用）" if answer.refused else "检索到的段落"
@@ -425,6 +446,9 @@ CSS = """
 .source-meta, .source-doc { font-size: .85em; color: var(--body-text-color-subdued); margin-top: 2px; }
 .source-passage { margin-top: 6px; font-size: .92em; line-height: 1.6; white-space: pre-wrap; }
 .source-passage mark { background: #fde68a; color: #1f2937; padding: 0 1px; border-radius: 2px; }
+.instruction-badge { display: inline-block; margin-top: 6px; padding: 1px 8px; border-radius: 10px; font-size: .82em;
+  background: #fee2e2; color: #991b1b; border: 1px solid #fca5a5; }
+.source-passage .instruction { text-decoration: line-through wavy #dc2626; background: #fef2f2; color: #7f1d1d; }
 a.cite { color: var(--color-accent); font-weight: 600; text-decoration: none; cursor: pointer; margin: 0 1px; }
 a.cite:hover { text-decoration: underline; }
 .refusal { border-left: 4px solid #d97706; background: #fffbeb; color: #1f2937; padding: 6px 12px; border-radius: 6px; }

@@ -8,5 +8,9 @@
 
 from assistant.answer import Answer, Citation, Retrieved
 from assistant.assistant import AskEvent, AskOptions, Assistant, AssistantError, QuestionError
+from assistant.evidence import instruction_spans
 
-__all__ = ["Answer", "AskEvent", "AskOptions", "Assistant", "AssistantError", "Citation", "QuestionError", "Retrieved"]
+__all__ = [
+    "Answer", "AskEvent", "AskOptions", "Assistant", "AssistantError", "Citation", "QuestionError", "Retrieved",
+    "instruction_spans",
+]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from assistant.evidence import INJECTION
+
 SCHEMA_VERSION = 1
 
 
@@ -24,6 +26,11 @@ class Citation:
     chunk_id: str = ""
     date: str | None = None
     support: float = 0.0  # how well the answer's sentences citing it are supported (0..1)
+    # the passage holds text that addresses the assistant (evidence.INJECTION): shown as data, flagged
+    addresses_assistant: bool = False
+
+    def __post_init__(self) -> None:
+        self.addresses_assistant = self.addresses_assistant or bool(INJECTION.search(self.passage))
 
 
 @dataclass
@@ -41,6 +48,10 @@ class Retrieved:
     page: int | None = None
     lexical_score: float | None = None
     dense_score: float | None = None
+    addresses_assistant: bool = False  # as Citation.addresses_assistant
+
+    def __post_init__(self) -> None:
+        self.addresses_assistant = self.addresses_assistant or bool(INJECTION.search(self.text))
 
 
 @dataclass

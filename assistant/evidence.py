@@ -21,6 +21,20 @@ SYNONYM_CREDIT = 0.7  # a synonym in the passage is good, not certain, evidence 
 
 # Text that addresses the reader or the assistant is an instruction, not a fact: never quoted as an answer.
 INJECTION = re.compile(r"(忽略(以上|上述|之前|前面)|系统提示|你现在是|请回答|请直接回答|ignore (all|previous))", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^。！？!?；;\n]*[。！？!?；;\n]?")
+
+
+def instruction_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text` that addresses the assistant (INJECTION): the sources
+    panel marks them, so a reader sees why such a passage is shown but never quoted as an answer."""
+    spans: list[tuple[int, int]] = []
+    for m in _SENTENCE.finditer(text):
+        if m.group() and INJECTION.search(m.group()):
+            start, end = m.start(), m.end()
+            if spans and spans[-1][1] == start:
+                start = spans.pop()[0]
+            spans.append((start, end))
+    return spans
 
 
 def coverage(terms: list[Term], texts: list[str]) -> float:
