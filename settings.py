@@ -269,6 +269,16 @@ class LlamaCppSettings(BaseModel):
     temperature: float = Field(0.1, ge=0, le=2)
 
 
+class RequirementsSettings(BaseModel):
+    """The requirements checklist (ingest/requirements.py), kept in <data_dir>/requirements.sqlite."""
+
+    extract: bool = Field(
+        True, description="Extract the requirements (obligations, prohibitions, targets, deadlines) of every "
+        "committed document at the end of each ingest. Off: the checklist is neither written nor updated "
+        "(bench/requirements_eval.py measures the ingest with and without it).",
+    )
+
+
 class UISettings(BaseModel):
     """The Gradio app."""
 
@@ -302,6 +312,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+    requirements: RequirementsSettings = Field(default_factory=RequirementsSettings)
     ui: UISettings = Field(default_factory=UISettings)
 
     @classmethod
