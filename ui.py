@@ -5,7 +5,9 @@
 
 The API endpoint `/ask` (INTERFACES.md) takes `question: str, history: list[{role, content}] | None`
 and returns the Answer JSON in one gr.JSON output. Every other event is private (internal to the page),
-except `/upload`, which is callable but undocumented (tests and scripts upload through it).
+except `/upload` and `/ingest_status`, callable but undocumented (tests and scripts upload through them):
+`/upload` stores and queues the files and returns at once; the ingest runs in a background thread
+(IngestJobs), whose progress the documents tab polls with a gr.Timer and `/ingest_status` returns.
 
 Citation clicks: answer markers are rendered as ``<a class="cite" data-n="N" href="#source-card-N">``
 (the chat's HTML sanitizer keeps class and href but drops data-*, so the handler reads N from the
@@ -21,6 +23,7 @@ import html
 import ipaddress
 import logging
 import os
+import queue
 import re
 import sys
 import threading
@@ -191,16 +194,18 @@ class UploadResult:
     """What happened to one uploaded file."""
 
     name: str  # as uploaded
-    status: str  # added / updated / unchanged / failed
+    status: str  # pending / added / updated / unchanged / failed
     stored_as: str | None = None
     reason: str = ""
+    warning: str = ""  # ingested, with something recovered around damage (a truncated PDF's lost pages)
 
     def message(self) -> str:
         if self.status == "failed":
             return f"✖ {self.name}：失败 — {self.reason}"
         icon = "✔" if self.status in ("added", "updated") else "–"
         saved = f"（保存为 {self.stored_as}）" if self.stored_as and self.stored_as != self.name else ""
-        return f"{icon} {self.name}：{STATUS_TEXT.get(self.status, self.status)}{saved}"
+        warned = f"（注意：{self.warning}）" if self.warning else ""
+        return f"{icon} {self.name}：{STATUS_TEXT.get(self.status, self.status)}{saved}{warned}"
 
 
 def _upload_name(item: Any) -> tuple[Path, str]:
@@ -215,15 +220,17 @@ def _upload_name(item: Any) -> tuple[Path, str]:
     return path, getattr(item, "orig_name", None) or path.name
 
 
-def process_uploads(
-    assistant: Assistant, files: list[Any], progress: Callable[[float, str], None] | None = None
-) -> list[UploadResult]:
-    """Check, store and ingest uploaded files; one result per file, in order. Failed files are not kept."""
-    settings = assistant.settings
+Staged = dict[str, tuple[UploadResult, StoredUpload]]  # stored name -> its result and stored copy
+Progress = Callable[[int, int, "str | None"], None]  # (files done, files in all, file being ingested)
+
+
+def stage_uploads(settings: Settings, files: list[Any]) -> tuple[list[UploadResult], Staged]:
+    """Check and store uploaded files (quick: no parsing, no embedding); one result per file, in order.
+    Refused files are failed results here and never stored."""
     max_bytes = settings.ui.max_upload_mb * 1024 * 1024
     folder = uploads_dir(settings)
     results: list[UploadResult] = []
-    stored: dict[str, tuple[UploadResult, StoredUpload]] = {}
+    stored: Staged = {}
     for item in files or []:
         path, orig = _upload_name(item)
         try:
@@ -237,9 +244,20 @@ def process_uploads(
             result.status = "unchanged"
             continue
         stored[up.path.name] = (result, up)
+    return results, stored
+
+
+def ingest_staged(
+    assistant: Assistant, results: list[UploadResult], stored: Staged, progress: Progress | None = None
+) -> list[UploadResult]:
+    """Ingest staged uploads and fill in their results. Failed files are not kept.
+
+    The pipeline takes the files in the order given and reports each when done, so the file being
+    ingested is the one after the last reported."""
     if not stored:
         return results
-    total, done = len(stored), [0]
+    names = list(stored)
+    done = [0]
 
     def on_file(name: str, status: str) -> None:
         entry = stored.get(Path(name).name)
@@ -247,13 +265,15 @@ def process_uploads(
             entry[0].status = status
         done[0] += 1
         if progress:
-            progress(done[0] / total, f"已处理 {done[0]}/{total}：{name}")
+            progress(done[0], len(names), names[done[0]] if done[0] < len(names) else None)
 
     if progress:
-        progress(0.0, f"正在入库 {total} 个文件…")
+        progress(0, len(names), names[0])
+    warnings: dict[str, str] = {}
     try:
         report = assistant.add_documents([up.path for _, up in stored.values()], on_file=on_file)
         failures = {Path(f.path).name: f.reason for f in report.failures}
+        warnings = {Path(w.path).name: w.reason for w in report.warnings}
     except Exception as exc:  # the store broke: every file of this batch failed
         log.exception("ingest of uploads failed")
         failures = {name: f"入库出错：{exc}" for name in stored}
@@ -262,12 +282,19 @@ def process_uploads(
             result.status, result.reason = "failed", failures[name]
         elif result.status == "pending":
             result.status = "unchanged"
+        result.warning = warnings.get(name, "")
         if result.status == "failed" and up.new:
             up.path.unlink(missing_ok=True)  # nothing of a refused file stays behind
     for result in results:  # duplicates within one batch follow their first copy
         if result.status == "unchanged" and result.stored_as in failures:
             result.status, result.reason = "failed", failures[result.stored_as]
     return results
+
+
+def process_uploads(assistant: Assistant, files: list[Any], progress: Progress | None = None) -> list[UploadResult]:
+    """Check, store and ingest uploaded files, waiting for the ingest; one result per file, in order."""
+    results, stored = stage_uploads(assistant.settings, files)
+    return ingest_staged(assistant, results, stored, progress)
 
 
 def upload_report(results: list[UploadResult]) -> str:
@@ -277,6 +304,107 @@ def upload_report(results: list[UploadResult]) -> str:
     lines = [f"**上传结果：{ok} 个成功，{len(results) - ok} 个失败**", ""]
     lines += [f"- {_md_escape(r.message())}" for r in results]
     return "\n".join(lines)
+
+
+@dataclass
+class _Job:
+    results: list[UploadResult]
+    stored: Staged
+
+
+@dataclass
+class IngestStatus:
+    """The upload queue as the documents tab shows it (and `/ingest_status` returns it)."""
+
+    version: int  # changes whenever anything below does
+    running: bool
+    done: int  # files of the running job ingested
+    total: int  # files in the running job
+    current: str | None  # the file being ingested
+    queued: int  # jobs waiting behind it
+    last: list[UploadResult]  # the results of the job finished last
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version, "running": self.running, "done": self.done, "total": self.total,
+            "current": self.current, "queued": self.queued, "last": [r.message() for r in self.last],
+        }
+
+    def markdown(self) -> str:
+        if self.running:
+            waiting = f"，另有 {self.queued} 批排队" if self.queued else ""
+            current = f"，当前：{_md_escape(self.current)}" if self.current else ""
+            head = f"⏳ **正在入库：已完成 {self.done}/{self.total} 个文件{current}{waiting}**（期间可以继续提问）"
+            return head + ("\n\n上一批：\n\n" + upload_report(self.last) if self.last else "")
+        return upload_report(self.last) if self.last else ""
+
+
+class IngestJobs:
+    """Uploads are ingested here, one batch at a time, by one background thread.
+
+    The Gradio event that receives an upload only checks and stores the files and returns, so a long
+    ingest (a 500-page PDF) never holds a worker or the page while others ask; the documents tab polls
+    `status()`. The knowledge base's writer lock still makes this the one writer: a CLI ingest or a
+    delete waits for the batch in flight, and this thread for them."""
+
+    def __init__(self, assistant: Assistant):
+        self._assistant = assistant
+        self._jobs: queue.Queue[_Job] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._version = 0
+        self._running = False
+        self._done = self._total = 0
+        self._current: str | None = None
+        self._last: list[UploadResult] = []
+
+    def submit(self, files: list[Any]) -> list[UploadResult]:
+        """Check and store `files`, queue what passed for ingest; the results so far (refusals final)."""
+        results, stored = stage_uploads(self._assistant.settings, files)
+        if not stored:  # nothing to ingest: the refusals are the whole outcome
+            self._update(last=results)
+            return results
+        with self._lock:
+            self._jobs.put(_Job(results, stored))
+            self._version += 1
+            if not self._running:  # shown as running from now on, not from when the thread wakes
+                self._running, self._done, self._total, self._current = True, 0, len(stored), next(iter(stored))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="upload-ingest", daemon=True)
+                self._thread.start()
+        return results
+
+    def status(self) -> IngestStatus:
+        with self._lock:
+            return IngestStatus(self._version, self._running, self._done, self._total, self._current,
+                                self._jobs.qsize(), list(self._last))
+
+    def _update(self, **fields: Any) -> None:
+        with self._lock:
+            for key, value in fields.items():
+                setattr(self, f"_{key}", value)
+            self._version += 1
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=5)
+            except queue.Empty:
+                with self._lock:  # exit only when nothing was queued meanwhile; submit() restarts us
+                    if self._jobs.empty():
+                        self._thread = None
+                        return
+                continue
+            self._update(running=True, done=0, total=len(job.stored), current=next(iter(job.stored)))
+            try:
+                results = ingest_staged(self._assistant, job.results, job.stored, self._progress)
+            except Exception as exc:  # never let the worker die: the batch fails, the next one runs
+                log.exception("background ingest failed")
+                results = [UploadResult(r.name, "failed", r.stored_as, f"入库出错：{exc}") for r in job.results]
+            self._update(running=not self._jobs.empty(), current=None, last=results)
+
+    def _progress(self, done: int, total: int, current: str | None) -> None:
+        self._update(done=done, total=total, current=current)
 
 
 # =================================================================================================
@@ -304,7 +432,8 @@ def failure_rows(assistant: Assistant, limit: int = 20) -> list[list[Any]]:
     for f in reversed(assistant.ingest_failures(limit)):
         when = f.get("time")
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if isinstance(when, (int, float)) else str(when or "")
-        rows.append([stamp, Path(str(f.get("path", ""))).name, str(f.get("reason", ""))])
+        warned = "（警告，文件已入库）" if f.get("level") == "warning" else ""
+        rows.append([stamp, Path(str(f.get("path", ""))).name, warned + str(f.get("reason", ""))])
     return rows
 
 
@@ -668,17 +797,28 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             gr.update(choices=names, value=None),
         )
 
-    def upload(files: list[Any] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-        def report(fraction: float, desc: str) -> None:
-            progress(fraction, desc=desc)
+    jobs = IngestJobs(assistant)
 
+    def upload(files: list[Any] | None) -> tuple[Any, ...]:
+        """Store the files and queue them: the ingest runs in the background (IngestJobs)."""
+        if not files:
+            return corpus_outputs(upload_report([]))
         try:
-            results = process_uploads(assistant, files or [], report)
-            note = upload_report(results)
+            jobs.submit(files)
+            note = jobs.status().markdown()
         except Exception as exc:
             log.exception("upload failed")
             note = f"✖ 上传失败：{_md_escape(str(exc))}"
         return corpus_outputs(note)
+
+    def poll(seen: int | None) -> tuple[Any, ...]:
+        """The timer's refresh of the documents tab: nothing is sent while the queue is unchanged."""
+        status = jobs.status()
+        if status.version == seen:
+            return (gr.skip(),) * 6
+        names = document_names(assistant)
+        return (status.markdown(), corpus_rows(assistant), failure_rows(assistant), gr.update(choices=names),
+                gr.update(choices=names), status.version)
 
     def delete(name: str | None) -> tuple[Any, ...]:
         try:
@@ -731,7 +871,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             with gr.Tab("文档管理", id="docs"):
                 gr.Markdown(
                     f"上传 PDF、DOCX、HTML、TXT、MD 文件（每个不超过 {settings.ui.max_upload_mb} MB）。"
-                    "文件会先检查类型，再保存到数据目录并建立索引。"
+                    "文件会先检查类型，再保存到数据目录，然后在后台建立索引：进度显示在下方，期间可以继续提问。"
                 )
                 with gr.Row():
                     files = gr.File(file_count="multiple", label="选择文件", scale=3, elem_id="upload-files")
@@ -739,6 +879,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         upload_btn = gr.Button("上传并入库", variant="primary", elem_id="upload-button")
                         refresh_btn = gr.Button("刷新列表")
                 upload_note = gr.Markdown(elem_id="upload-result")
+                seen_version = gr.State(None)
+                ticker = gr.Timer(1.0)
                 corpus = gr.Dataframe(
                     corpus_rows(assistant) if _ready(assistant) else [], headers=CORPUS_HEADERS, label="知识库中的文档", interactive=False,
                     wrap=True, elem_id="corpus-table", column_count=len(CORPUS_HEADERS),
@@ -748,7 +890,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     to_delete = gr.Dropdown(names, value=None, label="选择要删除的文档（按文件名）", scale=3)
                     delete_btn = gr.Button("删除", variant="stop", scale=1, elem_id="delete-button")
                 failures = gr.Dataframe(
-                    failure_rows(assistant) if _ready(assistant) else [], headers=FAILURE_HEADERS, label="最近的入库错误", interactive=False,
+                    failure_rows(assistant) if _ready(assistant) else [], headers=FAILURE_HEADERS, label="最近的入库错误与警告", interactive=False,
                     wrap=True, column_count=len(FAILURE_HEADERS),
                 )
 
@@ -757,6 +899,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         api_history = gr.JSON(visible=False, label="history")
         api_answer = gr.JSON(visible=False, label="answer")
         api_trigger = gr.Button(visible=False)
+        api_status = gr.JSON(visible=False, label="ingest status")
+        api_status_trigger = gr.Button(visible=False)
 
         # ------------------------------------------------------------------ events
         chat_io = dict(
@@ -773,8 +917,15 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         corpus_out = [upload_note, corpus, failures, doc_filter, to_delete]
         upload_btn.click(
             upload, [files], corpus_out, api_name="upload", api_visibility="undocumented",
-            concurrency_limit=1, concurrency_id="kb-write",
+            concurrency_limit=1, concurrency_id="kb-upload",
         ).then(lambda: None, None, files, queue=False, **private)
+        # never queued behind answers: the refresh is cheap and skips when nothing changed
+        ticker.tick(poll, [seen_version], [*corpus_out, seen_version], concurrency_limit=None,
+                    concurrency_id="ingest-status", **private)
+        api_status_trigger.click(
+            lambda: jobs.status().to_json(), None, api_status, api_name="ingest_status",
+            api_visibility="undocumented", concurrency_limit=None, concurrency_id="ingest-status",
+        )
         delete_btn.click(delete, [to_delete], corpus_out, concurrency_limit=1, concurrency_id="kb-write", **private)
         refresh_btn.click(refresh, None, corpus_out, **private)
         app.load(refresh, None, corpus_out, **private)

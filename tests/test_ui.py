@@ -10,6 +10,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -201,22 +202,70 @@ def test_chat_stream_document_filter(env):
 # ------------------------------------------------------------------------------------------ uploads
 
 
+def wait_for_ingest(client: Client, timeout: float = 300) -> dict:
+    """Poll `/ingest_status` (what the documents tab's timer shows) until the queue is idle."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.predict(api_name="/ingest_status")
+        if not status["running"] and not status["queued"]:
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"ingest still running after {timeout}s: {status}")
+
+
 def test_upload_through_app_makes_fact_answerable(env, tmp_path):
     pdf = make_pdf(tmp_path / "某县医院建设简报.pdf", [f"某县人民医院建设简报\n{FACT}\n该中心配备多人氧舱。"],
                    title="某县人民医院建设简报")
-    note, corpus, *_ = env.client.predict([handle_file(str(pdf))], api_name="/upload")
-    assert "某县医院建设简报.pdf：已添加" in note, note
+    env.client.predict([handle_file(str(pdf))], api_name="/upload")
+    status = wait_for_ingest(env.client)
+    assert "✔ 某县医院建设简报.pdf：已添加" in status["last"], status
     assert (env.uploads / "某县医院建设简报.pdf").is_file()
-    assert any("某县医院建设简报.pdf" in str(row) for row in corpus["data"])
+    assert "某县医院建设简报.pdf" in ui.document_names(env.assistant)
     answer = env.client.predict("某县人民医院2025年新建了什么治疗中心？投入资金多少？", None, api_name="/ask")
     assert answer["refused"] is False, answer["answer"]
     assert "高压氧" in answer["answer"]
     assert any(c["doc"] == "某县医院建设简报.pdf" and "3200万元" in c["passage"] for c in answer["citations"])
     # the same file again is recognised, not stored twice
-    note, *_ = env.client.predict([handle_file(str(pdf))], api_name="/upload")
-    assert "未变化" in note
+    env.client.predict([handle_file(str(pdf))], api_name="/upload")
+    assert any("未变化" in line for line in wait_for_ingest(env.client)["last"])
     assert uploaded_files(env.uploads).count("某县医院建设简报.pdf") == 1
     assert not any(n.startswith("某县医院建设简报 (") for n in uploaded_files(env.uploads))
+
+
+def long_regulation(articles: int) -> str:
+    """A generated regulation of `articles` articles (one chunk each), big enough to ingest for a while."""
+    import cn2an
+
+    lines = ["某市县级医院运行管理办法", "第一章 总则"]
+    for i in range(1, articles + 1):
+        lines.append(f"第{cn2an.an2cn(i)}条 县级医院第{i}号科室应当每月开展质量检查{i % 7 + 1}次，并向卫生健康主管部门报告检查结果。")
+    lines.append(f"第{cn2an.an2cn(articles + 1)}条 本办法规定县级医院远程会诊中心的建设补助为每家八十六万元。")
+    return "\n".join(lines)
+
+
+def test_a_long_upload_ingests_in_the_background_while_questions_are_answered(env, tmp_path):
+    big = tmp_path / "县级医院运行管理办法.txt"
+    big.write_text(long_regulation(400), encoding="utf-8")
+    started = time.monotonic()
+    note, *_ = env.client.predict([handle_file(str(big))], api_name="/upload")
+    assert time.monotonic() - started < 20  # stored and queued, not ingested, before the event returns
+    assert "正在入库" in note, note
+    status = env.client.predict(api_name="/ingest_status")
+    assert status["running"] and status["total"] == 1 and status["current"] == big.name, status
+
+    answer = env.client.predict("广西有多少家医院纳入千县工程？", None, api_name="/ask")
+    assert "44" in answer["answer"] and not answer["refused"]
+    after = env.client.predict(api_name="/ingest_status")
+    assert after["running"] and after["done"] == 0, after  # the answer came back before the ingest finished
+    print(f"answered {time.monotonic() - started:.1f}s after the upload, with the ingest still running")
+
+    status = wait_for_ingest(env.client)
+    print(f"ingest of 401 articles finished {time.monotonic() - started:.1f}s after the upload")
+    assert f"✔ {big.name}：已添加" in status["last"], status
+    assert big.name in ui.document_names(env.assistant)
+    answer = env.client.predict("县级医院远程会诊中心的建设补助是多少？", None, api_name="/ask")
+    assert "八十六万元" in answer["answer"], answer["answer"]
+    assert ui.delete_document(env.assistant, big.name) == f"已删除：{big.name}"  # keep the shared store small
 
 
 def test_bad_uploads_are_refused_and_store_nothing(env, tmp_path):
