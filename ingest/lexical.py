@@ -188,14 +188,18 @@ class LexicalIndex:
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def document_frequency(self, token: str) -> int:
-        """How many chunks contain `token`; 0 for a term the corpus never uses."""
+        """How many chunks contain `token`; 0 for a term the corpus never uses.
+
+        Read from the token's posting list (its column of bm25s' CSC score matrix), O(df): scoring
+        every chunk for it (`get_scores`) cost O(chunks) per call, ~2 ms at 200k chunks, and the
+        question analysis asks this for about a dozen terms per question."""
         if self._bm25 is None:
             return 0
         tid = self._bm25.vocab_dict.get(token)
         if tid is None:
             return 0
-        scores = self._bm25.get_scores([token])
-        return int(np.count_nonzero(scores))
+        indptr = self._bm25.scores["indptr"]
+        return int(np.count_nonzero(self._bm25.scores["data"][indptr[tid] : indptr[tid + 1]]))
 
     def __len__(self) -> int:
         return len(self.ids)
