@@ -230,6 +230,10 @@ def _ingest_paths(
     if prune:
         _prune(kb, paths, files, report)
     kb.lexical()  # rebuild and persist the BM25 index once, not per document
+    if kb.settings.requirements.extract:  # the requirements checklist follows the committed documents
+        from ingest.requirements import sync_requirements
+
+        sync_requirements(kb)
     report.failed = len([f for f in report.failures if not f.reason.startswith("unreadable manifest")])
     report.seconds = time.perf_counter() - started
     _log_failures(kb.root / INGEST_LOG, report)
