@@ -1,4 +1,4 @@
-"""`qianxian`: the one console command (ingest, ask, serve, eval, models).
+"""`qianxian`: the one console command (ingest, ask, serve, eval, verify, requirements, models).
 
 Exit codes (INTERFACES.md): 0 success, 1 fatal error (nothing changed), 2 finished but some inputs
 failed (each named on stderr as `path: reason`), 64 usage error. Heavy libraries are imported
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,9 +28,12 @@ class Fatal(Exception):
     """An error shown as one line on stderr with exit code 1."""
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, help="knowledge base folder (env QIANXIAN_DATA_DIR, default ./data)")
-    parser.add_argument("--config", type=Path, help="TOML settings file (env QIANXIAN_CONFIG)")
+def _common(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    """`suppress`: on a nested action, an unset flag must not erase the one given before the action."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--data-dir", type=Path, default=default,
+                        help="knowledge base folder (env QIANXIAN_DATA_DIR, default ./data)")
+    parser.add_argument("--config", type=Path, default=default, help="TOML settings file (env QIANXIAN_CONFIG)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +80,26 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--repair", action="store_true", help="fix what is found (takes the writer lock)")
     p.add_argument("--json", action="store_true", help="print one JSON report")
+
+    p = sub.add_parser("requirements", help="the requirements checklist: list, export, set statuses, progress")
+    _common(p)
+    p.add_argument("--doc", help="only this document (its name as ingested, or part of the name or title)")
+    p.add_argument("--subject", help="only requirements whose obligated subject contains this text")
+    p.add_argument("--kind", choices=["obligation", "prohibition", "target", "deadline"])
+    p.add_argument("--has-deadline", action="store_true", help="only requirements with a time limit or period")
+    p.add_argument("--search", help="only requirements containing every word of this text")
+    p.add_argument("--status", choices=["未开始", "进行中", "已完成", "不适用"], help="only requirements in this status")
+    p.add_argument("--format", choices=["table", "csv", "xlsx", "json"], default="table")
+    p.add_argument("--out", type=Path, help="write to this file (required for xlsx)")
+    actions = p.add_subparsers(dest="action", parser_class=_Parser)
+    a = actions.add_parser("status", help="set a requirement's status (and note)")
+    _common(a, suppress=True)
+    a.add_argument("id", help="the requirement id (first column of the list)")
+    a.add_argument("value", choices=["未开始", "进行中", "已完成", "不适用"])
+    a.add_argument("--note", help="free-text note (omitted: the old note is kept)")
+    a = actions.add_parser("progress", help="per document: 已完成 n / total, and statuses left orphaned")
+    _common(a, suppress=True)
+    a.add_argument("--json", action="store_true")
 
     p = sub.add_parser("models", help="build or inspect the offline embedding model")
     _common(p)
@@ -255,8 +279,90 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if not left else EXIT_PARTIAL
 
 
+def cmd_requirements(args: argparse.Namespace) -> int:
+    """List/export (exit 64 for xlsx without --out), `status ID VALUE`, `progress`; 1 without a checklist."""
+    from ingest import requirements as rq
+
+    if args.action is None and args.format == "xlsx" and args.out is None:
+        print("requirements: --format xlsx needs --out FILE", file=sys.stderr)
+        return EXIT_USAGE
+    settings = _settings(args)
+    if not (settings.data_path / "kb.sqlite").exists():
+        raise Fatal(f"{settings.data_path}: no knowledge base here (run `qianxian ingest` first)")
+    try:
+        if args.action == "status":
+            req = rq.set_status(settings, args.id, args.value, args.note)
+            print(f"{req.id}: {req.status}" + (f" ({req.note})" if req.note else ""))
+            return EXIT_OK
+        if args.action == "progress":
+            return _requirements_progress(settings, args.json)
+        filters = rq.Filters(doc=args.doc, subject=args.subject, kind=args.kind, has_deadline=args.has_deadline,
+                             search=args.search, status=args.status)
+        reqs = rq.list_requirements(settings, filters)
+    except rq.RequirementsError as exc:
+        raise Fatal(str(exc)) from exc
+    if args.format == "xlsx":
+        rq.export_xlsx(reqs, args.out)
+    elif args.format == "csv":
+        text = rq.export_csv(reqs, args.out)
+        if args.out is None:
+            sys.stdout.write(text)
+    elif args.format == "json":
+        text = json.dumps({"schema_version": rq.SCHEMA_VERSION, "requirements": [r.to_json() for r in reqs]},
+                          ensure_ascii=False, indent=1)
+        _emit(text, args.out)
+    else:
+        _emit(_requirements_table(reqs), args.out)
+    if args.out is not None:
+        print(f"{len(reqs)} requirements written to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+
+
+def _requirements_table(reqs: list) -> str:
+    """The checklist as a terminal table with Chinese headers (the CSV/XLSX carry every column)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ingest.requirements import KIND_LABELS
+
+    table = Table("编号", "文档", "章节", "主体", "类型", "期限/指标", "要求原文", "状态", show_lines=False)
+    for r in reqs:
+        table.add_row(r.id, r.title or r.doc, r.section_path, r.subject or "", KIND_LABELS[r.kind],
+                      " ".join(x for x in (r.deadline, r.figure) if x), r.text, r.status)
+    console = Console(width=200, record=True, file=open(os.devnull, "w"), force_terminal=False)
+    console.print(table)
+    console.print(f"{len(reqs)} requirements")
+    return console.export_text().rstrip()
+
+
+def _requirements_progress(settings, as_json: bool) -> int:
+    from ingest.requirements import SCHEMA_VERSION, orphaned_statuses, progress_by_document
+
+    progress, orphans = progress_by_document(settings), orphaned_statuses(settings)
+    if as_json:
+        print(json.dumps({
+            "schema_version": SCHEMA_VERSION,
+            "documents": [{"doc": p.doc, "title": p.title, "total": p.total, "counts": p.counts} for p in progress],
+            "orphaned": [o.__dict__ for o in orphans],
+        }, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    for p in progress:
+        print(f"{p.label}  {p.title or p.doc}")
+    for o in orphans:
+        print(f"orphaned: {o.id} {o.status} {o.doc} {o.section_path}: {o.text[:40]}" + (f" ({o.note})" if o.note else ""))
+    return EXIT_OK
+
+
 COMMANDS = {
     "ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval, "verify": cmd_verify, "models": cmd_models,
+    "requirements": cmd_requirements,
 }
 
 

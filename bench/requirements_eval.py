@@ -1,6 +1,7 @@
 """Requirement extraction against the hand-labelled provisions (tests/data/requirements_labels.jsonl).
 
     .venv/bin/python bench/requirements_eval.py [--split dev|heldout|all] [--errors] [--json]
+    .venv/bin/python bench/requirements_eval.py --ingest-overhead     # corpus/ ingest vs extraction time
 
 Each labelled document is loaded and chunked the way the ingest does it and extracted with
 `ingest.requirements.extract`. A predicted requirement is matched to a labelled provision by
@@ -132,12 +133,48 @@ def evaluate(split: str = "all") -> tuple[dict[str, Score], Score]:
     return per_doc, total
 
 
+def ingest_overhead(corpus: Path = CORPUS) -> dict[str, float | int]:
+    """Ingest `corpus` into a fresh data dir with extraction off, then time the extraction the ingest
+    would have run at its end (`sync_requirements`, all documents): the overhead it adds."""
+    import tempfile
+    import time
+
+    from ingest.embeddings import Embedder
+    from ingest.knowledge_base import KnowledgeBase
+    from ingest.pipeline import ingest_paths
+    from ingest.requirements import list_requirements, sync_requirements
+    from settings import configure_offline
+
+    configure_offline()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(overrides={"data_dir": tmp, "requirements": {"extract": False}})
+        kb = KnowledgeBase(settings, Embedder.from_settings(settings))
+        started = time.perf_counter()
+        report = ingest_paths(kb, [corpus], show_progress=False)
+        ingest_s = time.perf_counter() - started
+        with kb.writer():
+            sync = sync_requirements(kb)
+        n = len(list_requirements(settings))
+        kb.close()
+    return {"documents": sync.extracted, "chunks": report.chunks_added, "requirements": n,
+            "ingest_s": round(ingest_s, 2), "extraction_s": round(sync.seconds, 3),
+            "overhead": round(sync.seconds / ingest_s, 4)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["dev", "heldout", "all"], default="all")
     parser.add_argument("--errors", action="store_true", help="list every miss, false positive and wrong field")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--ingest-overhead", action="store_true", help="time the ingest of corpus/ and its extraction")
     args = parser.parse_args()
+    if args.ingest_overhead:
+        figures = ingest_overhead()
+        print(json.dumps(figures, ensure_ascii=False) if args.json else
+              f"{figures['documents']} documents, {figures['chunks']} chunks, {figures['requirements']} requirements: "
+              f"ingest without extraction {figures['ingest_s']}s, extraction {figures['extraction_s']}s "
+              f"(+{figures['overhead']:.1%})")
+        return 0
     splits = ["dev", "heldout"] if args.split == "all" else [args.split]
     result = {}
     for split in splits:
