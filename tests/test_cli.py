@@ -228,3 +228,76 @@ def test_invalid_utf8_in_a_question_is_no_traceback(cache_dir: Path, tmp_path: P
     )
     assert b"Traceback" not in result.stderr
     assert result.returncode == 0, result.stderr.decode(errors="replace")
+
+
+# ------------------------------------------------------------------------------- requirements
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["requirements", "--format", "xlsx"],  # xlsx needs --out
+        ["requirements", "--kind", "wish"],
+        ["requirements", "status", "abc", "done"],
+        ["requirements", "status"],
+    ],
+)
+def test_requirements_usage_errors_exit_64(args: list[str], cache_dir: Path, tmp_path: Path) -> None:
+    result = run([*args, "--data-dir", str(tmp_path)] if args[-1] != "status" else args, cache_dir, module=True)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    no_traceback(result.stderr)
+
+
+def test_requirements_without_a_knowledge_base_exit_1(cache_dir: Path, tmp_path: Path) -> None:
+    result = run(["requirements", "--data-dir", str(tmp_path / "empty")], cache_dir, module=True)
+    assert result.returncode == EXIT_FATAL
+    assert result.stderr.strip().splitlines() == [
+        f"qianxian requirements: {tmp_path / 'empty'}: no knowledge base here (run `qianxian ingest` first)"
+    ]
+
+
+def test_requirements_json_filters_status_and_exports(
+    settings: Settings, embedder: Embedder, cache_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    name = "献血法(1997-12-29).md"
+    (folder / name).write_bytes((REPO / "corpus" / "regulations" / name).read_bytes())
+    kb = KnowledgeBase(settings, embedder)
+    ingest_paths(kb, [folder], show_progress=False)
+    kb.close()
+    data = ["--data-dir", str(settings.data_path)]
+
+    result = run(["requirements", *data, "--format", "json", "--kind", "prohibition"], cache_dir)
+    assert result.returncode == EXIT_OK, result.stderr
+    listing = json.loads(result.stdout)
+    assert listing["schema_version"] == 1 and listing["requirements"]
+    fields = {"id", "text", "kind", "subject", "deadline", "figure", "doc", "doc_id", "title", "wenhao",
+              "section_path", "page", "chunk_id", "status", "note"}
+    for req in listing["requirements"]:
+        assert fields <= set(req) and req["kind"] == "prohibition" and req["doc"] == name
+        assert req["text"] in (folder / name).read_text(encoding="utf-8")  # verbatim
+
+    first = listing["requirements"][0]["id"]
+    result = run(["requirements", "status", first, "已完成", "--note", "已落实", *data], cache_dir)
+    assert result.returncode == EXIT_OK, result.stderr
+    assert result.stdout.strip() == f"{first}: 已完成 (已落实)"
+    assert run(["requirements", "status", "nope", "已完成", *data], cache_dir).returncode == EXIT_FATAL
+
+    result = run(["requirements", *data, "--status", "已完成", "--format", "json"], cache_dir)
+    done = json.loads(result.stdout)["requirements"]
+    assert [(r["id"], r["status"], r["note"]) for r in done] == [(first, "已完成", "已落实")]
+
+    result = run(["requirements", "progress", *data, "--json"], cache_dir)
+    (doc,) = json.loads(result.stdout)["documents"]
+    assert doc["counts"]["已完成"] == 1 and doc["total"] == 17  # the 17 labelled in tests/data
+
+    out = tmp_path / "清单.xlsx"
+    result = run(["requirements", *data, "--search", "血站", "--format", "xlsx", "--out", str(out)], cache_dir)
+    assert result.returncode == EXIT_OK, result.stderr
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(out).active.iter_rows(values_only=True))
+    table = run(["requirements", *data, "--search", "血站"], cache_dir)
+    assert table.returncode == EXIT_OK and "要求原文" in table.stdout
+    assert f"{len(rows) - 1} requirements" in table.stdout
