@@ -12,6 +12,15 @@ Write order for one document: vectors are upserted into Chroma first (determinis
 repeat is harmless), then the manifest commits, then vectors of replaced chunks are deleted. A
 kill at any point leaves either the old or the new document visible, never half of one; vectors
 that belong to no committed chunk are removed the next time the store is opened for writing.
+
+Server mode (`chroma.server_url`): the server is the source of truth and holds everything an
+instance needs (ingest/server_store.py): vectors with chunk text and metadata, the manifest in
+`<collection>__manifest`, and a `revision` in the collection's metadata. The order becomes vectors,
+then the document record, then the name record (the commit point), then the local cache, then the
+revision, then deletions. Every instance's `kb.sqlite` (chunks, tokens, documents, names) and BM25
+index is a cache, brought up to date from the server whenever the revision changes; only the chunks
+of documents it does not hold yet are fetched. A writer holds the data dir's file lock and a lease
+on the server.
 """
 
 from __future__ import annotations
@@ -19,13 +28,15 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
+import socket
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +45,16 @@ import numpy as np
 from ingest.documents import Chunk, LoadedDocument
 from ingest.embeddings import Embedder
 from ingest.lexical import ChineseTokenizer, LexicalIndex
+from ingest.server_store import Lease, LeaseLost, ManifestSnapshot, ServerManifest
 from settings import Settings
 
 SCHEMA_VERSION = 1
 _CHROMA_BATCH = 2000
+# The documents table's columns after doc_id, also the fields of a server document record
+_DOCUMENT_FIELDS = (
+    "title", "wenhao", "issuer", "date", "doc_type", "url", "file_type", "n_pages", "n_chunks", "chunking", "added_at",
+)
+_NAME_FIELDS = ("doc_id", "root", "source_path", "size", "mtime", "ingested_at")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,9 +85,21 @@ class WriterBusy(KnowledgeBaseError):
 class Problem:
     """One inconsistency between the manifest, the vectors and the lexical index (`qianxian verify`)."""
 
-    kind: str  # missing_vectors | orphan_vectors | stale_lexical | half_document | dangling_name
+    kind: str  # missing_vectors | orphan_vectors | stale_lexical | half_document | dangling_name | orphan_record
     doc: str  # the document's name (or doc id when it has none), "" for store-wide problems
     detail: str
+
+
+@dataclass
+class _ServerAudit:
+    """What `_audit_server` found; `labels` names a document by one of its names."""
+
+    labels: dict[str, str]
+    dangling_names: list[str]
+    unnamed_documents: list[str]
+    half_documents: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc_id -> (have, n_chunks)
+    half_names: list[str] = field(default_factory=list)
+    orphan_vectors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +129,10 @@ class NameRecord:
     mtime: float | None
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+
+
 def _date_int(date: str | None) -> int | None:
     """yyyymmdd as an int: Chroma range filters ($gte/$lte) only compare numbers."""
     if not date:
@@ -125,29 +158,59 @@ class KnowledgeBase:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._seen_generation = self.generation
+        self._server = bool(settings.chroma.server_url)
+        self._collection: Any = None
+        self._manifest: ServerManifest | None = None
+        self._lease: Lease | None = None
+        self._last_poll = float("-inf")
+        self._lexical: LexicalIndex | None = None
+        self._lexical_generation = -1
         self._client = self._connect_chroma()
+        if self._server:
+            self._manifest = self._on_server(lambda: ServerManifest(self._client, settings.chroma.collection))
         if rebuild:
             with self.writer(wait=wait, repair=False):  # everything goes: nothing to repair
                 self._wipe()
         self._check_model()
-        self._collection = self._client.get_or_create_collection(
-            settings.chroma.collection,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"model_id": embedder.model_id, "dimension": embedder.dimension},
-        )
-        stored = (self._collection.metadata or {}).get("model_id")
-        if stored and stored != embedder.model_id:
-            raise KnowledgeBaseError(
-                f"{self.root}: the vector store was built with model '{stored}', but '{embedder.model_id}' "
-                "is configured; re-ingest with `qianxian ingest --rebuild PATH` (or configure the old model)"
-            )
-        self._lexical: LexicalIndex | None = None
-        self._lexical_generation = -1
+        self._collection = self._on_server(self._open_collection)
+        self._seen_generation = self.generation
         # Opening never repairs: a reader must not take an ingest's in-flight vectors for orphans.
         # The writer repairs (`reconcile`) when it takes the writer lock.
 
     # ---------------------------------------------------------------- opening
+
+    def _open_collection(self) -> Any:
+        collection = self._client.get_or_create_collection(
+            self.settings.chroma.collection,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata=self._collection_metadata(0),
+        )
+        self._check_stored_model((collection.metadata or {}).get("model_id"))
+        return collection
+
+    def _collection_metadata(self, revision: int) -> dict[str, Any]:
+        """All of it each time: Chroma's `modify(metadata=)` replaces the whole dict."""
+        return {"model_id": self.embedder.model_id, "dimension": self.embedder.dimension, "revision": revision}
+
+    def _check_stored_model(self, stored: str | None) -> None:
+        if stored and stored != self.embedder.model_id:
+            raise KnowledgeBaseError(
+                f"{self.root}: the vector store was built with model '{stored}', but '{self.embedder.model_id}' "
+                "is configured; re-ingest with `qianxian ingest --rebuild PATH` (or configure the old model)"
+            )
+
+    def _on_server(self, call: Callable[[], Any]) -> Any:
+        """Run a Chroma call; in server mode a failure becomes one line naming the server."""
+        if not self._server:
+            return call()
+        try:
+            return call()
+        except (KnowledgeBaseError, LeaseLost):
+            raise
+        except Exception as exc:  # chromadb raises many types for a server that is down or wrong
+            raise KnowledgeBaseError(f"{self.settings.chroma.server_url}: Chroma server error ({_first_line(exc)})") from exc
 
     def _connect_chroma(self) -> Any:
         import chromadb
@@ -155,20 +218,32 @@ class KnowledgeBase:
 
         config = ChromaConfig(anonymized_telemetry=False, allow_reset=False)
         url = self.settings.chroma.server_url
-        if url:
-            from urllib.parse import urlparse
+        if not url:
+            return chromadb.PersistentClient(path=str(self.root / "chroma"), settings=config)
+        from urllib.parse import urlparse
 
-            parsed = urlparse(url)
-            try:
-                return chromadb.HttpClient(
-                    host=parsed.hostname or "localhost",
-                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                    ssl=parsed.scheme == "https",
-                    settings=config,
-                )
-            except Exception as exc:  # chromadb raises several types for an unreachable server
-                raise KnowledgeBaseError(f"{url}: cannot reach the Chroma server ({exc})") from exc
-        return chromadb.PersistentClient(path=str(self.root / "chroma"), settings=config)
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise KnowledgeBaseError(f"{url}: chroma.server_url must look like http://host:8000")
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname,
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=config,
+            )
+            version = str(client.get_version())
+        except Exception as exc:  # chromadb raises several types for an unreachable or foreign server
+            raise KnowledgeBaseError(
+                f"{url}: cannot reach a Chroma 1.x server there ({_first_line(exc)}); start one with "
+                "`chroma run --host 0.0.0.0 --port 8000 --path DIR`"
+            ) from exc
+        if not version.startswith("1."):
+            raise KnowledgeBaseError(
+                f"{url}: the Chroma server is version {version}, but this client ({chromadb.__version__}) needs "
+                "a 1.x server (install chromadb 1.5.x where it runs)"
+            )
+        return client
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -200,7 +275,9 @@ class KnowledgeBase:
         An exclusive lock on `<data_dir>/writer.lock` (released by the OS if the process dies, so a
         kill -9 never leaves it stuck). Readers (ask, serve, eval over an existing store) never take
         it. A second writer waits (`on_wait` is told once why) or, with `wait=False`, gets
-        WriterBusy at once. On taking it, vectors left by a killed writer are removed.
+        WriterBusy at once. On taking it, vectors left by a killed writer are removed. In server
+        mode the writer also holds the server's lease (writers on other machines wait for it) and
+        first brings its cache up to date with the server.
         """
         with self._writer_lock:
             if self._writer_depth == 0:
@@ -219,8 +296,18 @@ class KnowledgeBase:
                     fcntl.flock(handle, fcntl.LOCK_EX)
                 self._writer_file = handle
                 try:
-                    if repair:
-                        self.reconcile()
+                    if self._server:
+                        self._take_lease(wait, on_wait)
+                        if self._collection is not None:
+                            changed = self._sync(force=True)
+                            if repair:
+                                changed = self.reconcile() > 0 or changed
+                            if changed:  # a killed writer's commit that no revision announced yet
+                                self._bump_revision()
+                    else:
+                        self._follow_other_writers()
+                        if repair:
+                            self.reconcile()
                 except BaseException:
                     self._release_writer()
                     raise
@@ -233,15 +320,235 @@ class KnowledgeBase:
                     self._release_writer()
 
     def _release_writer(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
         if self._writer_file is not None:
             fcntl.flock(self._writer_file, fcntl.LOCK_UN)
             self._writer_file.close()
             self._writer_file = None
 
+    def _take_lease(self, wait: bool, on_wait: Callable[[str], None] | None) -> None:
+        """The server-wide half of the writer lock (the file lock only covers this data dir)."""
+        assert self._manifest is not None
+        holder = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+        lease = Lease(self._manifest, holder, self._instance_id(), self.settings.chroma.lease_ttl_s)
+        told = False
+        while True:
+            busy = self._on_server(lease.try_acquire)
+            if busy is None:
+                self._lease = lease
+                return
+            url = self.settings.chroma.server_url
+            if not wait:
+                raise WriterBusy(
+                    f"{url}: another process is writing to this knowledge base ({busy}, from another data dir or "
+                    "machine); try again when it has finished"
+                )
+            if on_wait and not told:
+                on_wait(f"{url}: another ingest ({busy}) is writing to this knowledge base; waiting for it to finish…")
+                told = True
+            time.sleep(min(1.0, self.settings.chroma.lease_ttl_s / 4))
+
+    def _instance_id(self) -> str:
+        """A random id of this data dir: a lease left by one of its killed processes is ours to take."""
+        path = self.root / "instance-id"
+        try:
+            return path.read_text(encoding="utf-8").strip() or self._new_instance_id(path)
+        except FileNotFoundError:
+            return self._new_instance_id(path)
+
+    @staticmethod
+    def _new_instance_id(path: Path) -> str:
+        value = os.urandom(8).hex()
+        path.write_text(value, encoding="utf-8")
+        return value
+
+    def _check_lease(self) -> None:
+        """Before each manifest write on the server: stop if another writer took the lease meanwhile."""
+        if self._server:
+            if self._lease is None:
+                raise KnowledgeBaseError("server mode: writing needs the writer lease (use `writer()`)")
+            try:
+                self._lease.check()
+            except LeaseLost as exc:
+                raise KnowledgeBaseError(f"{self.settings.chroma.server_url}: {exc}; nothing more was written") from exc
+
+    # ---------------------------------------------------------------- following other writers
+
+    def refresh(self) -> None:
+        """Bring this reader up to date with other writers' committed changes, without a restart.
+
+        Embedded mode: the embedded Chroma client caches its index segments per process, so when
+        another process has committed (the manifest's generation moved) the client is reopened.
+        Server mode: at most every `chroma.refresh_interval_s`, one request reads the server's
+        revision; a change is copied into the local cache (`_sync`). A writer of this process skips
+        this: it is the source of the changes.
+        """
+        if self._writer_depth:
+            return
+        if not self._server:
+            self._follow_other_writers()
+            return
+        now = time.monotonic()
+        if now - self._last_poll < self.settings.chroma.refresh_interval_s:
+            return
+        self._last_poll = now
+        self._sync(force=False)
+
+    def _follow_other_writers(self) -> None:
+        with self._lock:
+            generation = self.generation
+            if generation == self._seen_generation:
+                return
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            # A fresh System for this path: chromadb would otherwise hand back the cached one.
+            path = str(self.root / "chroma")
+            with SharedSystemClient._refcount_lock:
+                SharedSystemClient._identifier_to_system.pop(path, None)
+                SharedSystemClient._identifier_to_refcount.pop(path, None)
+            self._client = self._connect_chroma()
+            self._collection = self._open_collection()
+            self._seen_generation = generation
+
+    def _server_state(self) -> tuple[str, int]:
+        """(collection id : revision, revision) as the server has them now (one request)."""
+        collection = self._on_server(
+            lambda: self._client.get_collection(self.settings.chroma.collection, embedding_function=None)
+        )
+        meta = collection.metadata or {}
+        self._check_stored_model(meta.get("model_id"))
+        if self._collection is None or collection.id != self._collection.id:
+            self._collection = collection  # rebuilt by another instance (`--rebuild`)
+        revision = int(meta.get("revision") or 0)
+        return f"{collection.id}:{revision}", revision
+
+    def _bump_revision(self) -> None:
+        """Announce a commit to every instance: the last step of each write (see the module doc)."""
+        _, revision = self._server_state()
+        metadata = self._collection_metadata(revision + 1)
+        self._on_server(lambda: self._collection.modify(metadata=metadata))
+        with self._lock:
+            self._set_meta("server_state", f"{self._collection.id}:{revision + 1}")
+
+    def _sync(self, *, force: bool) -> bool:
+        """Copy the server's manifest and new documents' chunks into the local cache; True if it changed.
+
+        Readers sync only when no writer of this data dir is active (they try its file lock): that
+        writer keeps the cache itself, and both writing the cache at once would collide. A document
+        whose chunks are not all on the server yet (a commit in flight) is left out, and the revision
+        is then not recorded, so the next refresh tries again.
+        """
+        state, _ = self._server_state()
+        with self._lock:
+            if not force and state == self._meta("server_state"):
+                return False
+            with self._cache_lock() as mine:
+                if not mine:
+                    return False
+                return self._apply_server(state)
+
+    @contextmanager
+    def _cache_lock(self) -> Iterator[bool]:
+        if self._writer_depth or self._writer_file is not None:
+            yield True
+            return
+        handle = open(self.root / "writer.lock", "a+")  # noqa: SIM115
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            handle.close()
+
+    def _apply_server(self, state: str) -> bool:
+        assert self._manifest is not None
+        snapshot: ManifestSnapshot = self._on_server(self._manifest.snapshot)
+        wanted = snapshot.named_documents()
+        local = dict(self._db.execute("SELECT doc_id, chunking FROM documents").fetchall())
+        drop = [d for d, chunking in local.items() if d not in wanted or wanted[d].get("chunking") != chunking]
+        add = [d for d, fields in wanted.items() if d not in local or fields.get("chunking") != local[d]]
+        fetched = self._on_server(lambda: self._fetch_documents(add, wanted))
+        present = (set(local) - set(drop)) | set(fetched)
+        names = sorted(
+            (name, f["doc_id"], f.get("root"), f.get("source_path"), f.get("size"), f.get("mtime"), f.get("ingested_at"))
+            for name, f in snapshot.names.items() if f.get("doc_id") in present
+        )
+        old_names = sorted(self._db.execute("SELECT * FROM names").fetchall())
+        changed = bool(drop or fetched) or names != old_names
+        with self._transaction():
+            for doc_id in drop:
+                self._db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+                self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            for doc_id, chunks in fetched.items():
+                self._insert_document(doc_id, wanted[doc_id], chunks)
+            if names != old_names:
+                self._db.execute("DELETE FROM names")
+                self._db.executemany("INSERT INTO names VALUES (?,?,?,?,?,?,?)", names)
+            if changed:
+                self._bump_generation()
+            complete = len(fetched) == len(add)
+            self._set_meta("server_state", state if complete else "")
+        if changed:
+            self._lexical, self._lexical_generation = None, -1
+        return changed
+
+    def _fetch_documents(self, doc_ids: list[str], fields: dict[str, dict[str, Any]]) -> dict[str, list[Chunk]]:
+        """The chunks of these documents from the server, only for documents whose chunks are all there."""
+        found: dict[str, dict[int, Chunk]] = {d: {} for d in doc_ids}
+        for start in range(0, len(doc_ids), 100):
+            part = doc_ids[start : start + 100]
+            offset = 0
+            while True:
+                page = self._collection.get(
+                    where={"doc_id": {"$in": part}}, include=["documents", "metadatas"], limit=_CHROMA_BATCH,
+                    offset=offset,
+                )
+                if not page["ids"]:
+                    break
+                for text, meta in zip(page["documents"], page["metadatas"]):
+                    meta = {k: v for k, v in (meta or {}).items() if k != "date_int"}
+                    chunk = Chunk.from_metadata(text or "", meta)
+                    if chunk.ordinal < int(fields[chunk.doc_id].get("n_chunks") or 0):
+                        found[chunk.doc_id][chunk.ordinal] = chunk
+                offset += len(page["ids"])
+        return {
+            d: [by_ordinal[i] for i in sorted(by_ordinal)]
+            for d, by_ordinal in found.items()
+            if len(by_ordinal) == int(fields[d].get("n_chunks") or 0) > 0
+        }
+
+    def _insert_document(self, doc_id: str, fields: dict[str, Any], chunks: list[Chunk]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (doc_id, *(fields.get(k) for k in _DOCUMENT_FIELDS)),
+        )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?)",
+            [
+                (c.chunk_id, c.doc_id, c.ordinal, c.text,
+                 "\x1f".join(self.tokenizer.tokenize(self.index_text(c))),
+                 json.dumps(c.metadata(), ensure_ascii=False))
+                for c in chunks
+            ],
+        )
+
     # ---------------------------------------------------------------- verifying
 
     def problems(self) -> list[Problem]:
-        """Every drift between manifest, vectors and lexical index, without changing anything."""
+        """Every drift between manifest, vectors and lexical index, without changing anything.
+
+        Server mode checks the server's records (and this instance's BM25 index against its cache,
+        which is brought up to date first: a cache is not the knowledge base)."""
+        if self._server:
+            return self._server_problems()
         with self._lock:
             names: dict[str, list[str]] = {}
             for name, doc_id in self._db.execute("SELECT name, doc_id FROM names"):
@@ -280,6 +587,9 @@ class KnowledgeBase:
         Orphan vectors are deleted; a chunk without its vector gets it again (from the cache, else
         the encoder); a half document or a dangling name is dropped, so the next ingest re-adds the
         file whole; the lexical index is rebuilt. Needs the writer lock (taken here)."""
+        if self._server:
+            self._repair_server()
+            return
         with self.writer(repair=False), self._lock:
             with self._transaction():
                 for doc_id, n_chunks in self._db.execute("SELECT doc_id, n_chunks FROM documents").fetchall():
@@ -317,13 +627,98 @@ class KnowledgeBase:
         """Delete vectors that no committed chunk owns (left by a run killed mid-document).
 
         Only the writer may do this (see `writer`): while an ingest runs, its next document's vectors
-        are in Chroma before its manifest commit, and would look like orphans to anyone else."""
+        are in Chroma before its manifest commit, and would look like orphans to anyone else.
+        Server mode (after the writer's sync): also document records no name points to."""
+        if self._server:
+            return self._reconcile_server()
         with self._lock:
             known = {row[0] for row in self._db.execute("SELECT chunk_id FROM chunks")}
             orphans = [i for i in self._vector_ids() if i not in known]
             for start in range(0, len(orphans), _CHROMA_BATCH):
                 self._collection.delete(ids=orphans[start : start + _CHROMA_BATCH])
             return len(orphans)
+
+    # ---------------------------------------------------------------- verifying a server
+
+    def _audit_server(self) -> _ServerAudit:
+        """The server's records against each other: what a kill or a hand edit can leave."""
+        assert self._manifest is not None
+        snapshot: ManifestSnapshot = self._on_server(self._manifest.snapshot)
+        named = snapshot.named_documents()
+        audit = _ServerAudit(
+            labels={f["doc_id"]: n for n, f in sorted(snapshot.names.items(), reverse=True)},
+            dangling_names=sorted(n for n, f in snapshot.names.items() if f.get("doc_id") not in snapshot.documents),
+            unnamed_documents=sorted(d for d in snapshot.documents if d not in named),
+        )
+        have: dict[str, int] = {}
+        for cid, meta in self._on_server(lambda: list(self._vector_metadatas())):
+            fields = named.get(meta.get("doc_id"))
+            if fields is not None and 0 <= int(meta.get("ordinal", -1)) < int(fields.get("n_chunks") or 0):
+                have[meta["doc_id"]] = have.get(meta["doc_id"], 0) + 1
+            else:
+                audit.orphan_vectors.append(cid)
+        for doc_id, fields in named.items():
+            if have.get(doc_id, 0) != int(fields.get("n_chunks") or 0):
+                audit.half_documents[doc_id] = (have.get(doc_id, 0), int(fields.get("n_chunks") or 0))
+        audit.half_names = sorted(n for n, f in snapshot.names.items() if f.get("doc_id") in audit.half_documents)
+        return audit
+
+    def _vector_metadatas(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        offset = 0
+        while True:
+            page = self._collection.get(include=["metadatas"], limit=5000, offset=offset)
+            if not page["ids"]:
+                return
+            yield from zip(page["ids"], (m or {} for m in page["metadatas"]))
+            offset += len(page["ids"])
+
+    def _server_problems(self) -> list[Problem]:
+        if self._sync(force=True):
+            self.lexical()  # the cache caught up, as the next question would have made it
+        audit = self._audit_server()
+        label = lambda doc_id: audit.labels.get(doc_id, doc_id[:12])  # noqa: E731
+        out = [Problem("dangling_name", n, "names a document the server does not hold") for n in audit.dangling_names]
+        out += [Problem("half_document", label(d), f"{have} of {n} chunks on the server")
+                for d, (have, n) in sorted(audit.half_documents.items())]
+        if audit.orphan_vectors:
+            out.append(Problem("orphan_vectors", "", f"{len(audit.orphan_vectors)} vectors belong to no stored chunk"))
+        if audit.unnamed_documents:
+            out.append(Problem("orphan_record", "", f"{len(audit.unnamed_documents)} document records no name points to"))
+        with self._lock:
+            known = set(self.all_chunk_ids())
+            loaded = LexicalIndex.load(self.root / "lexical")
+            if known and (loaded is None or loaded[1] != self.generation or set(loaded[0].ids) != known):
+                state = "missing" if loaded is None else f"generation {loaded[1]}, cache {self.generation}"
+                out.append(Problem("stale_lexical", "", f"the BM25 index does not match the cached chunks ({state})"))
+        return out
+
+    def _repair_server(self) -> None:
+        """Half documents and dangling names go (the next ingest re-adds the file whole: a chunk's
+        text lives only with its vector on the server); then orphans go, as every writer does."""
+        with self.writer(repair=False):
+            assert self._manifest is not None
+            audit = self._audit_server()
+            self._check_lease()
+            self._on_server(lambda: self._manifest.delete_names(audit.dangling_names + audit.half_names))
+            self._on_server(lambda: self._manifest.delete_documents(sorted(audit.half_documents)))
+            self._sync(force=True)
+            self.reconcile()
+            self._bump_revision()
+            shutil.rmtree(self.root / "lexical", ignore_errors=True)
+            self._lexical, self._lexical_generation = None, -1
+            self.lexical()
+
+    def _reconcile_server(self) -> int:
+        assert self._manifest is not None
+        with self._lock:
+            known = set(self.all_chunk_ids())
+            orphans = [i for i in self._on_server(lambda: list(self._vector_ids())) if i not in known]
+            snapshot: ManifestSnapshot = self._on_server(self._manifest.snapshot)
+            unnamed = [d for d in snapshot.documents if d not in snapshot.named_documents()]
+            self._check_lease()
+            self._on_server(lambda: self._delete_vectors(orphans))
+            self._on_server(lambda: self._manifest.delete_documents(unnamed))
+            return len(orphans) + len(unnamed)
 
     def _wipe(self) -> None:
         """Drop everything stored (``--rebuild``), including the record of which model built it.
@@ -334,6 +729,8 @@ class KnowledgeBase:
             self._client.delete_collection(self.settings.chroma.collection)
         except Exception:  # chromadb raises NotFoundError/ValueError by version when absent
             pass
+        if self._manifest is not None:
+            self._on_server(self._manifest.wipe)
         self._db.executescript("DELETE FROM chunks; DELETE FROM names; DELETE FROM documents; DELETE FROM meta;")
         shutil.rmtree(self.root / "lexical", ignore_errors=True)
 
@@ -404,31 +801,37 @@ class KnowledgeBase:
     ) -> int:
         """Store a document under `name` atomically, replacing what `name` held; returns chunks removed."""
         with self._lock:
+            self._check_lease()
             if chunks:
                 for start in range(0, len(chunks), _CHROMA_BATCH):
                     part = chunks[start : start + _CHROMA_BATCH]
-                    self._collection.upsert(
+                    self._on_server(lambda: self._collection.upsert(
                         ids=[c.chunk_id for c in part],
                         embeddings=np.asarray(vectors[start : start + len(part)], dtype=np.float32),
                         documents=[c.text for c in part],
                         metadatas=[self._chroma_meta(c) for c in part],
-                    )
+                    ))
+            existing = self._db.execute("SELECT chunking FROM documents WHERE doc_id=?", (doc.doc_id,)).fetchone()
+            m = doc.meta
+            fields = dict(zip(_DOCUMENT_FIELDS, (m.title, m.wenhao, m.issuer, m.date, m.doc_type, m.url, doc.file_type,
+                                                 len(doc.pages), len(chunks), chunking, time.time())))
+            name_row = (name, doc.doc_id, root, source_path, size, mtime, time.time())
+            if self._server:  # the document record, then the name record: the commit point
+                self._check_lease()
+                if not existing or existing[0] != chunking:
+                    self._on_server(lambda: self._manifest.put_document(doc.doc_id, fields))
+                self._on_server(lambda: self._manifest.put_name(name, dict(zip(_NAME_FIELDS, name_row[1:]))))
             with self._transaction():
                 old = self._db.execute("SELECT doc_id FROM names WHERE name=?", (name,)).fetchone()
                 old_doc = old[0] if old else None
-                existing = self._db.execute(
-                    "SELECT chunking FROM documents WHERE doc_id=?", (doc.doc_id,)
-                ).fetchone()
                 if existing and existing[0] != chunking:
                     self._db.execute("DELETE FROM chunks WHERE doc_id=?", (doc.doc_id,))
                     self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc.doc_id,))
                     existing = None
                 if not existing:
-                    m = doc.meta
                     self._db.execute(
                         "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (doc.doc_id, m.title, m.wenhao, m.issuer, m.date, m.doc_type, m.url, doc.file_type,
-                         len(doc.pages), len(chunks), chunking, time.time()),
+                        (doc.doc_id, *(fields[k] for k in _DOCUMENT_FIELDS)),
                     )
                     self._db.executemany(
                         "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
@@ -439,40 +842,50 @@ class KnowledgeBase:
                             for c in chunks
                         ],
                     )
-                self._db.execute(
-                    "INSERT OR REPLACE INTO names VALUES (?,?,?,?,?,?,?)",
-                    (name, doc.doc_id, root, source_path, size, mtime, time.time()),
-                )
+                self._db.execute("INSERT OR REPLACE INTO names VALUES (?,?,?,?,?,?,?)", name_row)
                 removed_ids = self._drop_if_orphan(old_doc) if old_doc and old_doc != doc.doc_id else []
                 self._bump_generation()
-            self._delete_vectors(removed_ids)
+            self._after_commit(removed_ids, [old_doc] if old_doc and old_doc != doc.doc_id else [])
             return len(removed_ids)
 
     def link_name(self, name: str, doc_id: str, **source: Any) -> int:
         """Record `name` for content already stored (a duplicate file); returns chunks removed."""
         with self._lock:
+            row = (name, doc_id, source.get("root"), source.get("source_path"), source.get("size"),
+                   source.get("mtime"), time.time())
+            if self._server:
+                self._check_lease()
+                self._on_server(lambda: self._manifest.put_name(name, dict(zip(_NAME_FIELDS, row[1:]))))
             with self._transaction():
                 old = self._db.execute("SELECT doc_id FROM names WHERE name=?", (name,)).fetchone()
-                self._db.execute(
-                    "INSERT OR REPLACE INTO names VALUES (?,?,?,?,?,?,?)",
-                    (name, doc_id, source.get("root"), source.get("source_path"), source.get("size"),
-                     source.get("mtime"), time.time()),
-                )
+                self._db.execute("INSERT OR REPLACE INTO names VALUES (?,?,?,?,?,?,?)", row)
                 removed = self._drop_if_orphan(old[0]) if old and old[0] != doc_id else []
                 self._bump_generation()
-            self._delete_vectors(removed)
+            self._after_commit(removed, [old[0]] if old and old[0] != doc_id else [])
             return len(removed)
 
     def remove_name(self, name: str) -> int:
         """Forget `name`; its document goes when no other name holds it. Returns chunks removed."""
         with self.writer(), self._lock:
+            if self._server:  # deleting the name record is the commit point
+                self._check_lease()
+                self._on_server(lambda: self._manifest.delete_names([name]))
             with self._transaction():
                 row = self._db.execute("SELECT doc_id FROM names WHERE name=?", (name,)).fetchone()
                 self._db.execute("DELETE FROM names WHERE name=?", (name,))
                 removed = self._drop_if_orphan(row[0]) if row else []
                 self._bump_generation()
-            self._delete_vectors(removed)
+            self._after_commit(removed, [row[0]] if row else [])
             return len(removed)
+
+    def _after_commit(self, removed_ids: list[str], old_docs: list[str]) -> None:
+        """After the manifest commit: announce it (server mode), then delete what it replaced."""
+        if self._server:
+            self._bump_revision()
+            gone = [d for d in old_docs if not self._db.execute(
+                "SELECT 1 FROM documents WHERE doc_id=?", (d,)).fetchone()]
+            self._on_server(lambda: self._manifest.delete_documents(gone))
+        self._on_server(lambda: self._delete_vectors(removed_ids))
 
     def _drop_if_orphan(self, doc_id: str) -> list[str]:
         still = self._db.execute("SELECT 1 FROM names WHERE doc_id=? LIMIT 1", (doc_id,)).fetchone()
@@ -488,7 +901,8 @@ class KnowledgeBase:
             self._collection.delete(ids=ids[start : start + _CHROMA_BATCH])
 
     def _bump_generation(self) -> None:
-        self._set_meta("generation", str(self.generation + 1))
+        self._seen_generation = self.generation + 1
+        self._set_meta("generation", str(self._seen_generation))
 
     def _chroma_meta(self, chunk: Chunk) -> dict[str, Any]:
         meta = chunk.metadata()
@@ -505,6 +919,7 @@ class KnowledgeBase:
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index matching the manifest, loaded or rebuilt as needed."""
+        self.refresh()
         with self._lock:
             if self._meta("tokenizer") != self.tokenizer.fingerprint:
                 self._retokenize()
@@ -545,6 +960,7 @@ class KnowledgeBase:
     ) -> list[tuple[str, float]]:
         """Nearest chunks by cosine similarity (1 - Chroma's cosine distance)."""
         # No count() first: it cost more than the query at 50k chunks; Chroma caps n_results itself.
+        self.refresh()
         result = self._collection.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
             n_results=k,
@@ -596,6 +1012,7 @@ class KnowledgeBase:
         return {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"])}
 
     def documents(self) -> list[DocumentRecord]:
+        self.refresh()
         with self._lock:
             docs = self._db.execute(
                 "SELECT doc_id, title, wenhao, issuer, date, doc_type, file_type, n_pages, n_chunks, chunking "
