@@ -168,6 +168,11 @@ def test_a_second_instance_answers_from_the_server_and_follows_its_changes(
     a.lexical()
     assert a.problems() == [] and b.problems() == []
 
+    # `ingest --rebuild` through A empties the server: B follows that too (a new collection)
+    rebuilt = KnowledgeBase(instance(settings, chroma_server, collection, tmp_path / "a"), embedder, rebuild=True)
+    assert assistant.ask("县医院院感防控多久开展一次环境卫生学监测？").refused
+    assert assistant.documents() == [] and b.chunk_count() == 0 and rebuilt.problems() == []
+
 
 def test_kill_9_ingest_in_server_mode_then_verify(
     chroma_server: str, collection: str, settings: Settings, embedder: Embedder, cache_dir: Path, tmp_path: Path
