@@ -78,18 +78,22 @@ class Evidence:
 
     coverage: float  # IDF-weighted share of the question's terms in the passages and their headers
     units: list[Any]  # the passages' answer units, best first (ExtractiveGenerator.score)
+    unknown_measure: bool = False  # a figure is asked of a quantity no document names (起步价, 报名费)
 
     @property
     def unit_score(self) -> float:
         return self.units[0].score if self.units else 0.0
 
     def passes(self, cfg: Any) -> bool:
-        """Enough of the question's words in the passages, and a unit that answers it. A question in
+        """Enough of the question's words in the passages, a figure asked of something the documents
+        name, and a unit that answers it. A question in
         the user's own words (few of its words in the documents: a paraphrase) cannot show the second by
         word match, so below `paraphrase_coverage_below` the first decides (and the answer quotes whole
         provisions, see `ExtractiveGenerator.select`)."""
         if self.coverage < cfg.min_coverage:
             return False
+        if self.unknown_measure and self.coverage >= cfg.paraphrase_coverage_below:
+            return False  # the question is in the documents' words, but what it measures is in none of them
         return self.unit_score >= cfg.min_unit_score or self.coverage < cfg.paraphrase_coverage_below
 
 
@@ -273,7 +277,8 @@ class Assistant:
         hold, and how well the best structural unit answers it (its kind, its figure, its words)."""
         texts = [f"{p.chunk.header}\n{p.chunk.text}" for p in passages]
         units = self.generator("extractive").score(q, passages)  # type: ignore[attr-defined]
-        return Evidence(coverage(q.terms, texts), units)
+        unknown = q.measured is not None and q.measured.df == 0
+        return Evidence(coverage(q.terms, texts), units, unknown)
 
     # ---------------------------------------------------------------- documents
 

@@ -112,6 +112,11 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
                re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)")),
 )
 _ASKED_UNIT = re.compile(rf"(?:几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
+# The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
+_FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
+_CLAUSE = re.compile(r"[，,。？?；;！!]")
+# Answer types that are figures: a count, a period, a share.
+FIGURE_TYPES = frozenset({"number", "duration", "share"})
 # More than one answer is asked for: a comparison, or 分别.
 SEVERAL = re.compile(r"(分别|各自|比较|对比|相比|区别|不同|异同|两地|两部|二者|两者|和.{1,12}(各|都|分别))")
 
@@ -214,6 +219,7 @@ class Question:
     subject: str | None  # the main thing asked about (longest specific noun)
     unit: str | None  # the unit a count is asked in (几家 -> 家)
     counted: str | None  # what is counted when no unit is said (多少继续医学教育学分 -> 学分)
+    measured: Term | None  # what a figure is asked of (起步价 in 起步价是多少元, 床位 in 多少张床位), with its df
     several: bool  # asks for more than one provision (分别, 比较, 北京和上海…, two questions in one)
     anchors: frozenset[tuple[str, int]] = frozenset()  # (chunk id, unit start) that answered the earlier question
 
@@ -278,10 +284,12 @@ class QuestionAnalyzer:
         answer_type = next((t.name for t in ANSWER_TYPES if t.name in wants), "fact")
         unit_match = _ASKED_UNIT.search(standalone)
         unit = (unit_match.group(2) or None) if unit_match else None
-        if unit is None and ("number" in wants or unit_match):
+        if unit is None and ("number" in wants or unit_match) and "share" not in wants:  # 缴费比例 is a share, not 元
             unit = next((u for pattern, u in IMPLIED_UNITS if pattern.search(standalone)), None)
         counted = self.counted_noun(standalone) if unit_match and not unit else None
         terms = self.key_terms(standalone)
+        figure = bool(unit) or bool(wants & FIGURE_TYPES)
+        measured = self.measured_term(standalone, terms) if figure else None
         if rewritten:  # the follow-up's own words are what is asked now; the borrowed ones frame it
             for t in terms:
                 if t.text in normalized:
@@ -297,6 +305,7 @@ class QuestionAnalyzer:
             subject=self.subject(standalone),
             unit=unit,
             counted=counted,
+            measured=measured,
             several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
         )
 
@@ -351,6 +360,39 @@ class QuestionAnalyzer:
             return None
         nouns = [w for w, flag in self.tokenizer.tagged(match.group(1)) if flag.startswith("n") and len(w) >= 2]
         return nouns[-1] if nouns else None
+
+    def measured_term(self, question: str, terms: list[Term]) -> Term | None:
+        """The noun a figure question measures: the head of the first noun run after the asking word in
+        its clause (多少张医院床位 → 床位, 多少家建成了胸痛中心 → 胸痛中心), else the nearest one before it
+        (起步价是多少元 → 起步价). Frame words (时间, 情况) measure nothing. Its `df` counts the word, its
+        synonyms and its rarest bigram: 0 means no document names the quantity at all."""
+        by_text = {t.text: t for t in terms}
+        for clause in _CLAUSE.split(question):
+            tagged = self.tokenizer.tagged(clause)
+            ask = next(
+                (i for i, (w, _) in enumerate(tagged)
+                 if _FIGURE_ASK.match(w) or (w == "多" and i + 1 < len(tagged) and tagged[i + 1][0] in _HOW_MUCH_TAIL)),
+                None,
+            )
+            if ask is None:
+                continue
+            is_noun = lambda w, f: w in by_text and (f.startswith("n") or f == "vn") and len(w) >= 2  # noqa: E731
+            after = [i for i in range(ask + 1, len(tagged)) if is_noun(*tagged[i])]
+            if after:  # the head of the noun run: 多少张医院床位 measures 床位
+                end = after[0]
+                while end + 1 < len(tagged) and is_noun(*tagged[end + 1]):
+                    end += 1
+                found = tagged[end][0]
+            else:
+                before = [w for w, f in reversed(tagged[:ask]) if is_noun(w, f)]
+                if not before:
+                    return None
+                found = before[0]
+            t = by_text[found]
+            index = self.index()
+            df = t.df or max((index.document_frequency(alt) for alt in t.synonyms), default=0)
+            return Term(t.text, t.weight, t.synonyms, df)
+        return None
 
     @staticmethod
     def _subject_phrase(question: str) -> str:

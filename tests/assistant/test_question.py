@@ -142,3 +142,24 @@ def test_followups_in_the_question_sets_are_rewritten(analyzer: QuestionAnalyzer
                 n += 1
                 assert analyzer.analyze(q["question"], q["history"]).rewritten, q["id"]
     assert n >= 20
+
+
+@pytest.mark.parametrize(
+    ("question", "measured"),
+    [
+        ("北京院前救护车的起步价是多少元？", "起步价"),  # the noun before the asking word
+        ("按郑州市的条例，每千人口应当配置多少张医院床位？", "床位"),  # the head of the noun run after it
+        ("44家千县工程医院中有多少家建成了胸痛中心？", "胸痛中心"),
+        ("精神障碍患者的病历资料至少要保存多少年？", "病历资料"),
+        ("医疗废物集中处置单位应当符合哪些条件？", None),  # not a figure question
+    ],
+)
+def test_a_figure_question_names_what_it_measures(analyzer: QuestionAnalyzer, question: str, measured: str | None):
+    got = analyzer.analyze(question).measured
+    assert (got.text if got else None) in ({measured} if measured != "病历资料" else {"病历", "资料", "病历资料"})
+
+
+def test_a_share_is_not_asked_in_yuan(analyzer: QuestionAnalyzer):
+    # 缴费 holds 费, but 缴费比例 asks for a percentage, not an amount in 元
+    q = analyzer.analyze("个人缴费比例是百分之几？")
+    assert q.answer_type == "share" and q.unit is None
