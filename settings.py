@@ -245,6 +245,11 @@ class AnswerSettings(BaseModel):
         0.5, ge=0, le=1,
         description="An answer sentence whose support in its cited passages scores below this is dropped.",
     )
+    clean_source_min_share: float = Field(
+        0.5, ge=0, le=1,
+        description="Extractive: when the best unit's passage holds text addressing the assistant (忽略以上指令, "
+        "系统提示), a unit of a clean passage scoring at least this share of it answers instead.",
+    )
 
 
 class OpenAISettings(BaseModel):

@@ -164,6 +164,7 @@ class ExtractiveGenerator:
         ranked = self.score(question, passages) if ranked is None else ranked
         if not ranked:
             return []
+        ranked = self._prefer_clean(ranked)
         weights = {t.text: t.weight for t in question.terms}
         total = sum(weights.values()) or 1.0
         best = ranked[0]
@@ -197,6 +198,16 @@ class ExtractiveGenerator:
         # Reading order: passages by rank, units as they appear.
         order = {p.n: i for i, p in enumerate(passages)}
         return sorted(chosen, key=lambda c: (order[c.passage.n], c.position))
+
+
+    def _prefer_clean(self, ranked: list[_Candidate]) -> list[_Candidate]:
+        """A passage that addresses the assistant (忽略以上指令…) is a doubtful source as a whole, not just
+        in its instruction: a unit of a clean passage that scores nearly as well answers instead."""
+        if not INJECTION.search(ranked[0].passage.chunk.text):
+            return ranked
+        floor = self.cfg.clean_source_min_share * ranked[0].score
+        clean = next((c for c in ranked if c.score >= floor and not INJECTION.search(c.passage.chunk.text)), None)
+        return ranked if clean is None else [clean] + [c for c in ranked if c is not clean]
 
 
 # A list given inline: 「甲类传染病是指：鼠疫、霍乱。」「…包括A、B」.
