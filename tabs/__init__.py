@@ -1,0 +1,8 @@
+"""The Gradio app's tabs, one module each; `ui.py` composes them and serves.
+
+    state.py         AppState: the assistant, loaded in the background, asked for explicitly
+    render.py        HTML shared by the tabs: escaping, the sources card, passages with highlights, CSS/JS
+    upload_jobs.py   staged uploads and the background ingest queue (IngestJobs)
+    chat.py          问答: the streamed chat, its settings, the sources panel, the `/ask` API handler
+    documents.py     文档管理: upload, progress, the corpus table, delete
+"""
