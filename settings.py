@@ -92,6 +92,38 @@ class IngestSettings(BaseModel):
         5_000_000, ge=1000, description="Most characters of text in one document (about 11,000 chunks, minutes "
         "to embed here); a longer one is refused before it is chunked.",
     )
+    ocr: bool = Field(
+        True, description="OCR (RapidOCR with the PP-OCRv4 models bundled in its wheel, offline) PDF pages without a "
+        "usable text layer and PNG/JPG images. Off: such pages stay empty and a PDF with no text at all fails "
+        "'no text layer: needs OCR'.",
+    )
+    ocr_dpi: int = Field(
+        200, ge=72, le=600, description="Resolution a PDF page is rendered at for OCR (pypdfium2); higher reads "
+        "small print better and costs time (bench/ocr.py measures it).",
+    )
+    ocr_min_chars: int = Field(
+        10, ge=0, description="A PDF page whose text layer holds fewer letters, digits or CJK characters than this "
+        "(or mostly junk characters, a broken font mapping) is rendered and OCR'd.",
+    )
+    ocr_threads: int = Field(
+        0, ge=0, description="onnxruntime threads for OCR; 0 leaves onnxruntime's default (all cores).",
+    )
+    ocr_max_pixels: int = Field(
+        60_000_000, ge=1_000_000, description="Largest image (width x height) OCR'd: a bigger PNG/JPG or a page "
+        "render over it fails with this limit named, instead of gigabytes of memory.",
+    )
+    tables: bool = Field(
+        True, description="Read PDF (pdfplumber) and DOCX tables as tables: each row one line carrying its column "
+        "headers (「指标：门诊人次；2025年目标值：30万」), kept with its caption.",
+    )
+    soffice: str = Field(
+        "soffice", description="LibreOffice's command (or its full path), used headless to convert .doc and .wps "
+        "files to DOCX. Not installed: such files fail naming the package to install.",
+    )
+    convert_timeout_s: float = Field(
+        120.0, gt=0, description="Longest a LibreOffice conversion of one .doc/.wps file may take before the file "
+        "fails.",
+    )
 
 
 class LexicalSettings(BaseModel):
