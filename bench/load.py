@@ -62,7 +62,10 @@ class Server:
     """`qianxian serve` in a subprocess, its output in a log file (a full pipe would block it)."""
 
     def __init__(self, data_dir: Path, port: int, threads: int, log_path: Path):
-        env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+        # PYTHONPATH: the checkout's code is what is measured, even where the venv's editable install
+        # predates a new top-level package.
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=path)
         if threads:
             env["QIANXIAN_EMBEDDING__THREADS"] = str(threads)
         self.log_path = log_path
