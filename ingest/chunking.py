@@ -146,8 +146,16 @@ def _block_chunks(block: Block, cfg: ChunkingSettings) -> list[list[_Piece]]:
 
 def chunking_fingerprint(cfg: ChunkingSettings) -> str:
     """Identifies the chunking rules; a stored document chunked under other rules is re-chunked."""
-    blob = json.dumps({"v": 2, **cfg.model_dump()}, sort_keys=True)
+    # v3: table rows grouped under their caption, 附件 sections named by their titles (ingest/structure.py)
+    blob = json.dumps({"v": 3, **cfg.model_dump()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _ocr_confidence(doc: LoadedDocument, pieces: list[_Piece]) -> float | None:
+    """The lowest OCR confidence of the pages a chunk's pieces come from; None when none was OCR'd."""
+    by_page = {p.number: p.ocr_confidence for p in doc.pages if p.ocr_confidence is not None}
+    found = [by_page[p.page] for p in pieces if p.page in by_page]
+    return round(min(found), 4) if found else None
 
 
 def chunk_document(doc: LoadedDocument, cfg: ChunkingSettings) -> list[Chunk]:
@@ -157,6 +165,7 @@ def chunk_document(doc: LoadedDocument, cfg: ChunkingSettings) -> list[Chunk]:
         for group in _block_chunks(block, cfg):
             ordinal = len(chunks)
             first, last = group[0], group[-1]
+            confidence = _ocr_confidence(doc, group)
             chunks.append(
                 Chunk(
                     chunk_id=f"{doc.doc_id[:32]}-{ordinal:05d}",
@@ -174,6 +183,8 @@ def chunk_document(doc: LoadedDocument, cfg: ChunkingSettings) -> list[Chunk]:
                     issuer=doc.meta.issuer,
                     date=doc.meta.date,
                     doc_type=doc.meta.doc_type,
+                    ocr=True if confidence is not None else None,
+                    ocr_confidence=confidence,
                 )
             )
     return chunks

@@ -23,6 +23,8 @@ class Page:
 
     number: int | None
     text: str
+    # Mean OCR confidence (0..1) of the page's recognised lines when its text came from OCR, else None
+    ocr_confidence: float | None = None
 
 
 @dataclass
@@ -43,7 +45,7 @@ class LoadedDocument:
 
     doc_id: str  # sha256 of the file's bytes
     doc: str  # name relative to the ingested folder (INTERFACES.md)
-    file_type: str  # pdf | docx | html | txt | md
+    file_type: str  # pdf | docx | doc | wps | ofd | html | txt | md | png | jpg
     pages: list[Page]
     meta: DocMeta = field(default_factory=DocMeta)
     # What was recovered around damage (a truncated PDF's lost pages): reported, not a failure
@@ -69,6 +71,10 @@ class Chunk:
     issuer: str | None = None
     date: str | None = None
     doc_type: str | None = None
+    # True when some of the chunk's text was read by OCR (a scanned page or an image); then the lowest
+    # OCR confidence of its pages, so the sources panel can say the quote may hold misread characters
+    ocr: bool | None = None
+    ocr_confidence: float | None = None
 
     @property
     def header(self) -> str:

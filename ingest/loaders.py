@@ -1,8 +1,12 @@
-"""Turn a file (PDF, DOCX, HTML, TXT, MD) into a LoadedDocument: pages of clean text plus metadata.
+"""Turn a file (PDF, DOCX, DOC/WPS, OFD, HTML, TXT, MD, PNG/JPG) into a LoadedDocument: pages of clean
+text plus metadata.
 
 Every failure becomes a LoadError with a short reason the user can act on; no library exception
 escapes and nothing is printed. PDFs are read page by page (`iter_pdf_pages`), so only the text
-is kept, never pypdf's rendered page objects beyond the page being read.
+is kept, never pypdf's rendered page objects beyond the page being read. A page without a usable
+text layer is rendered and OCR'd (ingest/ocr.py), one page at a time; ruled tables become row lines
+carrying their headers (ingest/tables.py). `.doc`/`.wps` go through LibreOffice headless to DOCX;
+`.ofd` (GB/T 33190) is read with ofdkit.
 """
 
 from __future__ import annotations
@@ -10,25 +14,35 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 import unicodedata
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from ingest import ocr, tables
 from ingest.documents import LoadedDocument, LoadError, Page
 from ingest.metadata import CJK, extract_meta, has_cjk, is_junk_title, is_navigation_line, parse_date
 from settings import IngestSettings
 
-SUPPORTED_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".txt", ".md"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+CONVERTED_SUFFIXES = {".doc", ".wps"}  # through LibreOffice to DOCX
+SUPPORTED_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".txt", ".md", ".ofd"} | CONVERTED_SUFFIXES | IMAGE_SUFFIXES
+LIBREOFFICE_PACKAGE = "libreoffice-writer-nogui"
+# (pages done, pages in the file): told after each PDF page, so a long OCR shows its progress
+PageProgress = Callable[[int, int], None]
 
 # pypdf and trafilatura log warnings about damaged files; the LoadError says what matters, and
 # without a handler Python's last-resort handler would print them to stderr.
-for _name in ("pypdf", "trafilatura", "htmldate", "courlan", "readability", "justext"):
+for _name in ("pypdf", "trafilatura", "htmldate", "courlan", "readability", "justext", "pdfminer", "RapidOCR"):
     logging.getLogger(_name).addHandler(logging.NullHandler())
 
 UNDECODABLE = "undecodable text: neither UTF-8 nor GB18030"
@@ -37,6 +51,7 @@ _JUNK_CONTROL_RATIO = 0.05
 # GB18030 puts byte sequences no real text uses)
 _JUNK_CHAR_RE = re.compile("[\x01-\x08\x0b\x0e-\x1f\x7f\ue000-\uf8ff]")
 _OCR_MIN_CHARS = 10  # fewer letters/digits/CJK characters than this in a whole PDF: a scan
+NEEDS_OCR = "no text layer: needs OCR (ingest.ocr is off)"
 
 
 def file_sha256(path: Path) -> str:
@@ -129,6 +144,8 @@ _HEADING_START_RE = re.compile(
     r"[•·●■□◆◇▲△※*-]\s)"
 )
 _SENTENCE_END = "。！？；：!?;:…"
+# the addressees under a notice's title (「各县卫生健康局：」) start the body; they never continue the title
+_ADDRESSEE_RE = re.compile(r"^各[^，。；,;]{1,30}[：:]$")
 _PROSE_PUNCT_RE = re.compile(r"[，。；、：！？]|[,.;] ")
 _CLOSERS = "”’」』）)》】\"'"
 
@@ -191,7 +208,7 @@ def _reflow(lines: list[str], indented: list[bool]) -> list[str]:
     out: list[str] = []
     joinable = False
     for line, indent in zip(lines, indented):
-        if out and joinable and line and not indent and not _HEADING_START_RE.match(line):
+        if out and joinable and line and not indent and not _HEADING_START_RE.match(line) and not _ADDRESSEE_RE.match(line):
             prev = out[-1]
             # English wraps at a space; Chinese wraps anywhere, even inside a number ('（2' / '021年')
             english = not has_cjk(prev) and prev[-1:].isalnum() and line[:1].isalnum()
@@ -404,7 +421,80 @@ def _page_text(page: Any) -> str:
     return raw
 
 
-def _iter_reader_pages(reader: Any, lost: list[int] | None = None) -> Iterator[Page]:
+class _PageExtras:
+    """What a PDF page may need beyond pypdf's text: its ruled tables (pdfplumber) and, when it has
+    no usable text layer, its pixels (pypdfium2) for OCR. Each library opens the file only when a
+    first page needs it, and holds one page at a time."""
+
+    def __init__(self, path: Path, limits: IngestSettings) -> None:
+        self.path, self.limits = path, limits
+        self._plumber: Any = None
+        self._pdfium: Any = None
+        self.ocr_pages = 0
+
+    def table_text(self, page: Any, index: int) -> str | None:
+        """The page with its tables as row lines, or None (no ruled table, or pdfplumber failed)."""
+        if not self.limits.tables:
+            return None
+        try:
+            contents = page.get_contents()
+            if contents is None or not tables.may_hold_table(contents.get_data()):
+                return None
+            if self._plumber is None:
+                import pdfplumber
+
+                self._plumber = pdfplumber.open(str(self.path))
+            plumber_page = self._plumber.pages[index]
+            try:
+                return tables.pdf_page_text(plumber_page, clean_pdf_text)
+            finally:
+                plumber_page.close()  # drop its cached characters and objects
+        except Exception:  # a page pdfminer cannot parse keeps pypdf's text
+            return None
+
+    def needs_ocr(self, text: str) -> bool:
+        return self.limits.ocr and (ocr.meaningful_chars(text) < self.limits.ocr_min_chars or ocr.is_garbage(text))
+
+    def recognise(self, index: int) -> ocr.OcrPage:
+        if self._pdfium is None:
+            self._pdfium = ocr.open_pdfium(self.path)
+        image = ocr.render_pdf_page(self._pdfium, index, self.limits.ocr_dpi, self.limits.ocr_max_pixels)
+        self.ocr_pages += 1
+        return ocr.recognise(image, self.limits.ocr_threads)
+
+    def close(self) -> None:
+        for handle in (self._plumber, self._pdfium):
+            if handle is not None:
+                try:
+                    handle.close()
+                except Exception:
+                    pass
+        self._plumber = self._pdfium = None
+
+
+def _extract_page(reader: Any, index: int, extras: _PageExtras | None) -> Page:
+    """One page's text: its tables as rows if it has any, else pypdf's cleaned text; OCR'd instead
+    when that text is (nearly) empty or junk and OCR reads more."""
+    with warnings.catch_warnings():  # held per page, never across a yield
+        warnings.simplefilter("ignore")
+        page = reader.pages[index]
+        raw = _page_text(page)
+        text = (extras.table_text(page, index) if extras else None) or clean_pdf_text(raw)
+    if extras is None or not extras.needs_ocr(text):
+        return Page(number=index + 1, text=text)
+    result = extras.recognise(index)
+    recognised = clean_pdf_text(result.text)
+    if ocr.meaningful_chars(recognised) > (0 if ocr.is_garbage(text) else ocr.meaningful_chars(text)):
+        return Page(number=index + 1, text=recognised, ocr_confidence=result.confidence)
+    return Page(number=index + 1, text=text)
+
+
+def _iter_reader_pages(
+    reader: Any,
+    lost: list[int] | None = None,
+    extras: _PageExtras | None = None,
+    on_page: PageProgress | None = None,
+) -> Iterator[Page]:
     """One cleaned Page per PDF page; an unreadable page becomes empty (its number noted in `lost`),
     the whole file fails only when no page at all could be read."""
     n = len(reader.pages)
@@ -412,28 +502,38 @@ def _iter_reader_pages(reader: Any, lost: list[int] | None = None) -> Iterator[P
     last_error: Exception | None = None
     for i in range(n):
         try:
-            with warnings.catch_warnings():  # held per page, never across a yield
-                warnings.simplefilter("ignore")
-                raw = _page_text(reader.pages[i])
-        except Exception as exc:
-            failures += 1
-            last_error = exc
-            raw = ""
+            page = _extract_page(reader, i, extras)
+        except LoadError as exc:
+            if exc.reason.startswith("image of"):  # over ingest.ocr_max_pixels: the file fails, named
+                raise
+            failures, last_error, page = failures + 1, exc, Page(number=i + 1, text="")
             if lost is not None:
                 lost.append(i + 1)
-        yield Page(number=i + 1, text=clean_pdf_text(raw))
+        except Exception as exc:
+            failures, last_error, page = failures + 1, exc, Page(number=i + 1, text="")
+            if lost is not None:
+                lost.append(i + 1)
+        if on_page:
+            on_page(i + 1, n)
+        yield page
     if failures == n and last_error is not None:
         reason = last_error.reason if isinstance(last_error, LoadError) else _short(last_error)
         raise LoadError(f"corrupt PDF: {reason}")
 
 
-def iter_pdf_pages(path: Path) -> Iterator[Page]:
-    """Stream a PDF's pages as cleaned text, one at a time (bounded memory for long documents).
+def iter_pdf_pages(path: Path, limits: IngestSettings | None = None) -> Iterator[Page]:
+    """Stream a PDF's pages as cleaned text, one at a time (bounded memory for long documents);
+    pages without a text layer are OCR'd unless `limits.ocr` is off.
 
     Raises LoadError (lazily, on iteration) for corrupt or password-protected files.
     """
-    pdf = _open_pdf(Path(path))
-    yield from _iter_reader_pages(pdf.reader)
+    limits = limits or IngestSettings()
+    pdf = _open_pdf(Path(path), limits)
+    extras = _PageExtras(Path(path), limits)
+    try:
+        yield from _iter_reader_pages(pdf.reader, extras=extras)
+    finally:
+        extras.close()
 
 
 def _pdf_title(reader: Any) -> str | None:
@@ -468,24 +568,33 @@ def _damage_warning(pdf: _PdfFile, lost: list[int]) -> str | None:
     return None
 
 
-def _load_pdf(path: Path, limits: IngestSettings) -> tuple[list[Page], str | None, list[str]]:
-    """All pages, the /Title and any damage warning; a PDF with (almost) no text anywhere is a scan
-    needing OCR. Reading stops as soon as the text passes the character limit."""
+def _load_pdf(
+    path: Path, limits: IngestSettings, on_page: PageProgress | None = None
+) -> tuple[list[Page], str | None, list[str]]:
+    """All pages, the /Title and any damage warning. Pages without a usable text layer are OCR'd
+    (unless ingest.ocr is off); a PDF with (almost) no text anywhere after that fails. Reading stops
+    as soon as the text passes the character limit."""
     pdf = _open_pdf(path, limits)
     title = _pdf_title(pdf.reader)
     lost: list[int] = []
     pages: list[Page] = []
     chars = 0
     total = len(pdf.reader.pages)
-    for page in _iter_reader_pages(pdf.reader, lost):
-        pages.append(page)
-        chars += len(page.text)
-        if chars > limits.max_chars and len(pages) < total:
-            raise LoadError(_too_many_chars(chars, limits, f" in the first {len(pages):,} of {total:,} pages"))
+    extras = _PageExtras(path, limits)
+    try:
+        for page in _iter_reader_pages(pdf.reader, lost, extras, on_page):
+            pages.append(page)
+            chars += len(page.text)
+            if chars > limits.max_chars and len(pages) < total:
+                raise LoadError(_too_many_chars(chars, limits, f" in the first {len(pages):,} of {total:,} pages"))
+    finally:
+        extras.close()
     # distinct page texts, so a stamp or watermark repeated on every scanned page does not count
     distinct = {re.sub(r"[\W_]+", "", p.text) for p in pages}
     if sum(len(t) for t in distinct) < _OCR_MIN_CHARS:
-        raise LoadError("no text layer: needs OCR")
+        if not limits.ocr:
+            raise LoadError(NEEDS_OCR)
+        raise LoadError(f"no text layer, and OCR recognised no text on its {total:,} page{'s' if total > 1 else ''}")
     warning = _damage_warning(pdf, lost)
     return pages, title, [warning] if warning else []
 
@@ -494,22 +603,35 @@ def _load_pdf(path: Path, limits: IngestSettings) -> tuple[list[Page], str | Non
 # DOCX
 
 
-def _docx_blocks(container: Any) -> Iterator[str]:
-    """Paragraph and table text in document order; each table row becomes one tab-joined line."""
+def _docx_rows(table: Any) -> list[list[str]]:
+    """A table's cell texts row by row; a horizontally merged cell counts once (python-docx repeats
+    it for each grid column), a vertically merged one repeats its text down the rows it spans."""
+    rows: list[list[str]] = []
+    for row in table.rows:
+        cells: list[str] = []
+        previous = None
+        for cell in row.cells:
+            if cell._tc is previous:
+                continue
+            previous = cell._tc
+            cells.append(" ".join(" ".join(_docx_blocks(cell, as_rows=False)).split()))
+        rows.append(cells)
+    return rows
+
+
+def _docx_blocks(container: Any, as_rows: bool = True) -> Iterator[str]:
+    """Paragraph and table text in document order. With `as_rows` a table becomes one line per data
+    row carrying its column headers (ingest/tables.py); otherwise (ingest.tables off, or a table
+    nested in a cell) each row is one tab-joined line."""
     from docx.table import Table
 
     for block in container.iter_inner_content():
         if isinstance(block, Table):
-            for row in block.rows:
-                cells: list[str] = []
-                previous = None
-                for cell in row.cells:
-                    if cell._tc is previous:  # a horizontally merged cell repeats for each column
-                        continue
-                    previous = cell._tc
-                    cells.append(" ".join(" ".join(_docx_blocks(cell)).split()))
-                if any(cells):
-                    yield "\t".join(cells)
+            rows = _docx_rows(block)
+            if as_rows:
+                yield from tables.row_lines(rows)
+            else:
+                yield from ("\t".join(cells) for cells in rows if any(cells))
         else:
             yield block.text
 
@@ -551,7 +673,7 @@ def _load_docx(path: Path, limits: IngestSettings) -> tuple[list[Page], str | No
         _check_unzipped_size(path, limits)
         document = docx.Document(str(path))
         lines: list[str] = []
-        for block in _docx_blocks(document):
+        for block in _docx_blocks(document, as_rows=limits.tables):
             lines.extend(line.rstrip() for line in _normalise_newlines(block).split("\n"))
         style_title = None
         for paragraph in document.paragraphs:
@@ -567,6 +689,123 @@ def _load_docx(path: Path, limits: IngestSettings) -> tuple[list[Page], str | No
     text = "\n".join(line for line in lines if line.strip())
     hint = style_title if not is_junk_title(style_title) else core_title
     return [Page(number=None, text=text)], hint
+
+
+# =================================================================================================
+# DOC / WPS (LibreOffice headless)
+
+
+def _soffice(limits: IngestSettings) -> str:
+    """LibreOffice's executable, or a LoadError naming the Debian package that provides it."""
+    found = shutil.which(limits.soffice)
+    if found is None:
+        raise LoadError(
+            f"converting this file needs LibreOffice: apt-get install {LIBREOFFICE_PACKAGE} "
+            "(or set ingest.soffice to its path)"
+        )
+    return found
+
+
+def convert_to_docx(path: Path, workdir: Path, limits: IngestSettings) -> Path:
+    """Convert a .doc/.wps file to DOCX in `workdir` with LibreOffice headless.
+
+    A private user profile per run keeps concurrent conversions (and a user's open LibreOffice) from
+    blocking each other on the profile lock; the file is copied under a plain name first, since
+    LibreOffice parses some characters of a file name as URL syntax."""
+    soffice = _soffice(limits)
+    source = workdir / f"input{path.suffix.lower()}"
+    shutil.copyfile(path, source)
+    profile = (workdir / "profile").as_uri()
+    command = [
+        soffice, f"-env:UserInstallation={profile}", "--headless", "--norestore", "--nologo",
+        "--convert-to", "docx:MS Word 2007 XML", "--outdir", str(workdir / "out"), str(source),
+    ]
+    env = {**os.environ, "HOME": str(workdir)}
+    try:
+        done = subprocess.run(
+            command, capture_output=True, timeout=limits.convert_timeout_s, env=env, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        raise LoadError(
+            f"LibreOffice took more than {limits.convert_timeout_s:g} s to convert it (ingest.convert_timeout_s)"
+        ) from None
+    except OSError as exc:
+        raise LoadError(f"cannot run LibreOffice ({limits.soffice}): {_short(exc.strerror or exc)}") from None
+    out = workdir / "out" / "input.docx"
+    if done.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+        raise LoadError(f"corrupt {path.suffix[1:].upper()}: LibreOffice could not convert it")
+    return out
+
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Word 97-2003 and WPS Writer files are OLE compound files
+
+
+def _load_converted(path: Path, limits: IngestSettings) -> tuple[list[Page], str | None]:
+    """A .doc/.wps file through a temporary DOCX, read like any DOCX (tables included). Only an OLE
+    compound file or RTF (Word saves both as .doc) goes to LibreOffice, which would otherwise import
+    any bytes as plain text; a DOCX misnamed .doc is read directly."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
+        return _load_docx(path, limits)
+    if not (head.startswith(_OLE_MAGIC) or head.startswith(b"{\\rtf")):
+        raise LoadError(f"corrupt {path.suffix[1:].upper()}: not a Word or WPS document")
+    with tempfile.TemporaryDirectory(prefix="qianxian-convert-") as tmp:
+        docx_path = convert_to_docx(path, Path(tmp), limits)
+        return _load_docx(docx_path, limits)
+
+
+# =================================================================================================
+# OFD (GB/T 33190, the format of government e-document systems)
+
+
+def _load_ofd(path: Path, limits: IngestSettings) -> tuple[list[Page], str | None]:
+    """Each OFD page's text in reading order (ofdkit: standard library only, Apache-2.0; easyofd
+    could not read back an OFD it wrote itself and imports the AGPL PyMuPDF). The zip is size-checked
+    first like a DOCX."""
+    try:
+        import ofdkit
+    except ImportError:
+        raise LoadError("reading OFD needs the ofdkit package (pip install ofdkit)") from None
+    limit = limits.max_unzipped_mb * 1048576
+    try:
+        with zipfile.ZipFile(path) as zf:
+            declared = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError):
+        raise LoadError("corrupt OFD: not a valid OFD file") from None
+    if declared > limit:
+        raise LoadError(
+            f"{_mb(declared)} when unzipped, more than the limit of {limits.max_unzipped_mb:,} MB (ingest.max_unzipped_mb)"
+        )
+    try:
+        with ofdkit.open(path) as document:
+            if len(document.pages) > limits.max_pages:
+                raise LoadError(
+                    f"{len(document.pages):,} pages, more than the limit of {limits.max_pages:,} (ingest.max_pages)"
+                )
+            pages = [Page(number=i + 1, text=clean_pdf_text(page.text())) for i, page in enumerate(document.pages)]
+            info = document.info
+            title = (getattr(info, "title", None) or "").strip() or None
+    except LoadError:
+        raise
+    except Exception as exc:  # OFDFormatError, OFDLimitError, XML errors
+        raise LoadError(f"corrupt OFD: {_short(exc)}") from None
+    return pages, title
+
+
+# =================================================================================================
+# images (a photographed or scanned notice)
+
+
+def _load_image(path: Path, limits: IngestSettings) -> list[Page]:
+    """One OCR'd page; an image has no page numbers to cite, so its page number is None."""
+    if not limits.ocr:
+        raise LoadError("an image needs OCR (ingest.ocr is off)")
+    result = ocr.recognise(ocr.load_image(path, limits.ocr_max_pixels), limits.ocr_threads)
+    text = clean_pdf_text(result.text)
+    if not text.strip():
+        raise LoadError("no text found: OCR recognised nothing in the image")
+    return [Page(number=None, text=text, ocr_confidence=result.confidence)]
 
 
 # =================================================================================================
@@ -757,11 +996,14 @@ def check_file_size(path: Path, limits: IngestSettings) -> int:
     return size
 
 
-def load_file(path: Path, doc: str, limits: IngestSettings | None = None) -> LoadedDocument:
+def load_file(
+    path: Path, doc: str, limits: IngestSettings | None = None, on_page: PageProgress | None = None
+) -> LoadedDocument:
     """Load one file into pages + metadata; `doc` is the caller's display name (relative path).
 
     Raises LoadError(reason) for anything that cannot become text, or that is over one of the
-    `limits` (ingest settings; their defaults when not given).
+    `limits` (ingest settings; their defaults when not given). `on_page(done, total)` is told after
+    each PDF page (OCR makes a scanned page take seconds: the ingest's progress bar shows them).
     """
     path = Path(path)
     limits = limits or IngestSettings()
@@ -771,7 +1013,7 @@ def load_file(path: Path, doc: str, limits: IngestSettings | None = None) -> Loa
     check_file_size(path, limits)
     try:
         doc_id = file_sha256(path)
-        data = path.read_bytes() if suffix not in (".pdf", ".docx") else b""
+        data = path.read_bytes() if suffix in (".html", ".htm", ".txt", ".md") else b""
     except OSError as exc:
         raise LoadError(f"cannot read file: {_short(exc.strerror or exc)}") from None
 
@@ -781,12 +1023,21 @@ def load_file(path: Path, doc: str, limits: IngestSettings | None = None) -> Loa
     try:
         if suffix == ".pdf":
             file_type = "pdf"
-            pages, hint, warned = _load_pdf(path, limits)
+            pages, hint, warned = _load_pdf(path, limits, on_page)
         elif suffix == ".docx":
             file_type = "docx"
             if not zipfile.is_zipfile(path):
                 raise LoadError("corrupt DOCX: not a valid Word file")
             pages, hint = _load_docx(path, limits)
+        elif suffix in CONVERTED_SUFFIXES:
+            file_type = suffix[1:]
+            pages, hint = _load_converted(path, limits)
+        elif suffix == ".ofd":
+            file_type = "ofd"
+            pages, hint = _load_ofd(path, limits)
+        elif suffix in IMAGE_SUFFIXES:
+            file_type = "jpg" if suffix == ".jpeg" else suffix[1:]
+            pages = _load_image(path, limits)
         elif suffix in (".html", ".htm"):
             file_type = "html"
             pages, hint, extra_date = _load_html(data)
@@ -800,6 +1051,8 @@ def load_file(path: Path, doc: str, limits: IngestSettings | None = None) -> Loa
         if chars > limits.max_chars:
             raise LoadError(_too_many_chars(chars, limits))
         _check_text(pages)
+        if hint is not None and hint.strip() == path.stem:
+            hint = None  # a format title that is the file's own name (scanners write one) says nothing
         full_text = "\n".join(p.text for p in pages)
         meta = extract_meta(full_text, title_hint=hint)
     except LoadError:
@@ -814,7 +1067,12 @@ def load_file(path: Path, doc: str, limits: IngestSettings | None = None) -> Loa
 
 
 __all__ = [
+    "CONVERTED_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "LIBREOFFICE_PACKAGE",
+    "NEEDS_OCR",
     "SUPPORTED_SUFFIXES",
+    "convert_to_docx",
     "LoadError",
     "check_file_size",
     "clean_pdf_text",

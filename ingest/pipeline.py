@@ -212,21 +212,21 @@ def _ingest_paths(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("files · {task.fields[pages]} pages · {task.fields[chunks]} chunks · {task.fields[rate]} chunks/s"),
+        TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
         console=console,
         disable=not show_progress,
         transient=False,
     )
     with progress:
-        task = progress.add_task("ingest", total=len(files), pages=0, chunks=0, rate="-")
+        task = progress.add_task("ingest", total=len(files), detail="")
         meter = _Meter(progress, task, report)
         for source in files:
             report.seen += 1
             status = _ingest_one(kb, source, manifests.get(source.root) if source.root else None, fingerprint, report, meter)
             if on_file:
                 on_file(source.name, status)
-            progress.update(task, advance=1, pages=report.pages, chunks=report.chunks_added)
+            meter.file_done()
     if prune:
         _prune(kb, paths, files, report)
     kb.lexical()  # rebuild and persist the BM25 index once, not per document
@@ -267,18 +267,43 @@ def read_ingest_log(data_dir: Path, limit: int = 50) -> list[dict]:
 
 
 class _Meter:
-    """Chunk throughput shown while a (possibly 500-page) document is being embedded."""
+    """The progress bars: files with pages, chunks and chunk throughput while a (possibly
+    500-page) document is embedded, and a second bar with the pages of the PDF being read, which
+    is what a scanned PDF's OCR (seconds per page) spends its time on."""
 
     def __init__(self, progress: Progress, task: int, report: IngestReport):
         self.progress, self.task, self.report = progress, task, report
         self.embedded = 0
         self.seconds = 0.0
+        self.in_flight = 0
+        self.pages_task: int | None = None
+        self._show()
+
+    def _show(self) -> None:
+        rate = f"{self.embedded / self.seconds:.1f}" if self.seconds > 0 else "-"
+        chunks = self.report.chunks_added + self.in_flight
+        detail = f"files · {self.report.pages} pages · {chunks} chunks · {rate} chunks/s"
+        self.progress.update(self.task, detail=detail)
 
     def embedded_batch(self, n: int, seconds: float, in_flight: int) -> None:
         self.embedded += n
         self.seconds += seconds
-        rate = f"{self.embedded / self.seconds:.1f}" if self.seconds > 0 else "-"
-        self.progress.update(self.task, chunks=self.report.chunks_added + in_flight, rate=rate)
+        self.in_flight = in_flight
+        self._show()
+
+    def page(self, name: str, done: int, total: int) -> None:
+        """A PDF page was read (and OCR'd if it needed it): shown as its own bar, pages done / total."""
+        if self.pages_task is None:
+            self.pages_task = self.progress.add_task(f"  {name}", total=total, detail="pages")
+        self.progress.update(self.pages_task, completed=done, total=total)
+
+    def file_done(self) -> None:
+        if self.pages_task is not None:
+            self.progress.remove_task(self.pages_task)
+            self.pages_task = None
+        self.in_flight = 0
+        self.progress.update(self.task, advance=1)
+        self._show()
 
 
 def _ingest_one(
@@ -318,7 +343,7 @@ def _ingest_one(
         report.added += 0 if previous else 1
         return "updated" if previous else "added"
     try:
-        doc = load_file(source.path, source.name, limits)
+        doc = load_file(source.path, source.name, limits, on_page=lambda done, total: meter.page(source.name, done, total))
     except LoadError as exc:
         report.failures.append(Failure(str(source.path), exc.reason))
         return "failed"

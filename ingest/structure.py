@@ -20,12 +20,17 @@ from dataclasses import dataclass, field
 
 from ingest.documents import LoadedDocument
 from ingest.metadata import DATE_LINE_RE, _META_LABEL_RE, is_navigation_line, looks_like_body
+from ingest.tables import is_row
 
 CN_NUM = "一二三四五六七八九十百千零〇两"
 
 # --- line shapes -------------------------------------------------------------------------------
 
-ATTACHMENT_RE = re.compile(r"^附件\s*[\d一二三四五六七八九十]*\s*[:：]?\s*\S{0,40}$")
+# 「附件」「附件1」「附件2：县医院名单」 start an attachment; 「附件：1.名单 」 (the body's list of them) does not
+ATTACHMENT_RE = re.compile(r"^附件\s*[\d一二三四五六七八九十]*(?!\s*[:：]\s*\d{1,2}\s*[.．、])\s*[:：]?\s*\S{0,40}$")
+ATTACHMENT_LIST_RE = re.compile(r"^附件\s*[:：]\s*\d{1,2}\s*[.．、]")
+_ATTACHMENT_MARK_RE = re.compile(r"^附件\s*[\d一二三四五六七八九十]*$")
+_CAPTION_MAX = 60
 PART_RE = re.compile(rf"^第[{CN_NUM}\d]+编")
 CHAPTER_RE = re.compile(rf"^第[{CN_NUM}\d]+章")
 SECTION_RE = re.compile(rf"^第[{CN_NUM}\d]+节")
@@ -70,6 +75,7 @@ class Group:
     """What must stay together: one paragraph, or a lead sentence with all its items."""
 
     lines: list[Line]
+    table: bool = False  # a table's rows (ingest/tables.py), after its caption when it has one
 
     @property
     def is_enumeration(self) -> bool:
@@ -273,6 +279,7 @@ def parse(doc: LoadedDocument) -> Parsed:
     in_article = False
     lead_open = False  # the last line announced a list: numbered lines that follow are its items
     item_level: int | None = None  # the numbering depth of those items; an outer number ends the list
+    attachment_title = False  # an attachment's mark stood alone: its title may follow on the next line
 
     def path() -> list[str]:
         return [label for _, label in ranked] + [label for _, label in numbered]
@@ -284,14 +291,27 @@ def parse(doc: LoadedDocument) -> Parsed:
         if is_chrome(text) or _MD_COMMENT_RE.match(text):
             dropped.append(text)
             continue
+        if attachment_title:
+            attachment_title = False
+            if _is_attachment_title(text):  # 「附件1」 then 「千县工程县医院名单」: the section is named by both
+                ranked[-1] = (0, f"{ranked[-1][1]} {heading_label(text)}")
+                blocks[-1].path = path()
+                continue
         rank = heading_rank(text)
         if rank is not None:
+            if rank == 0:  # the signature above an attachment closes the body, it is not content
+                dropped.extend(_pop_signature(blocks[-1]))
             while ranked and ranked[-1][0] >= rank:
                 ranked.pop()
             ranked.append((rank, heading_label(text)))
             numbered.clear()
             in_article, lead_open = False, False
+            attachment_title = rank == 0 and bool(_ATTACHMENT_MARK_RE.match(ranked[-1][1]))
             blocks.append(Block(path=path()))
+            continue
+        if is_row(text):  # a table row joins the table, or starts one under its caption
+            _add_row(blocks[-1], line)
+            lead_open, item_level = False, None
             continue
         article = ARTICLE_RE.match(text)
         if article:
@@ -321,12 +341,56 @@ def parse(doc: LoadedDocument) -> Parsed:
             blocks[-1].groups[-1].lines.append(line)  # an item (项/目) joins its lead
             continue
         _add(blocks[-1], line)
-        lead_open, item_level = bool(LEAD_END_RE.search(text)), None
+        lead_open, item_level = bool(LEAD_END_RE.search(text) or ATTACHMENT_LIST_RE.match(text)), None
     return Parsed([b for b in blocks if b.groups], front, dropped)
 
 
 def _add(block: Block, line: Line) -> None:
     block.groups.append(Group([line]))
+
+
+def _is_caption(group: Group) -> bool:
+    """A table's caption: the one short line right above it (「表1 2025年县医院主要指标」, 「主要指标如下：」)."""
+    if group.table or group.is_enumeration:
+        return False
+    text = group.lines[0].text
+    return len(text) <= _CAPTION_MAX and not text.endswith(("。", "；", ";"))
+
+
+def _add_row(block: Block, line: Line) -> None:
+    """A table is one group, caption first: the chunker never separates them (a long table is cut
+    between rows, every piece repeating the caption)."""
+    last = block.groups[-1] if block.groups else None
+    if last is not None and (last.table or _is_caption(last)):
+        last.lines.append(line)
+        last.table = True
+    else:
+        block.groups.append(Group([line], table=True))
+
+
+def _is_attachment_title(text: str) -> bool:
+    """The line naming an attachment under its bare mark: short, not a sentence, not a structural line."""
+    return (
+        len(text) <= 40
+        and not _SENTENCE_END_RE.search(text)
+        and not text.endswith(("：", ":"))
+        and heading_rank(text) is None
+        and ARTICLE_RE.match(text) is None
+        and numbered_level(text) is None
+        and not is_row(text)
+    )
+
+
+def _pop_signature(block: Block) -> list[str]:
+    """The issuing body and date lines closing the body before its attachments."""
+    popped: list[str] = []
+    while block.groups and not block.groups[-1].is_enumeration and not block.groups[-1].table:
+        text = block.groups[-1].lines[0].text
+        if not (DATE_LINE_RE.match(text) or looks_like_body(text)):
+            break
+        popped.append(text)
+        block.groups.pop()
+    return popped[::-1]
 
 
 # --- answer units ----------------------------------------------------------------------------------

@@ -147,3 +147,120 @@ def make_docx(path: Path, paragraphs: Sequence[DocxItem], core_title: str | None
     document.core_properties.title = core_title or ""
     document.save(str(path))
     return Path(path)
+
+
+# --- scans, tables, .doc and .ofd ---------------------------------------------------------------
+
+CJK_FONT_FILE = "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc"  # Debian fonts-noto-cjk
+CJK_FONT_INDEX = 2  # Noto Serif CJK SC in the collection (0 is JP, whose glyphs differ)
+SCAN_CHARS_PER_LINE = 40  # 12 pt characters across A4 between 56 pt margins, as a printed body fills it
+
+
+def scan_lines(paragraphs: Sequence[str], per_line: int = SCAN_CHARS_PER_LINE) -> list[tuple[str, bool]]:
+    """Paragraphs laid out as printed rows: (row text, starts a paragraph), the first row of a
+    paragraph indented two characters, the rest wrapped at `per_line` characters anywhere."""
+    rows: list[tuple[str, bool]] = []
+    for para in paragraphs:
+        first = per_line - 2
+        pieces = [para[:first]] + [para[i : i + per_line] for i in range(first, len(para), per_line)]
+        rows.extend((piece, i == 0) for i, piece in enumerate(pieces) if piece)
+    return rows
+
+
+def render_scan(paragraphs: Sequence[str], dpi: int, indent_first: bool = True):
+    """An A4 page image (PIL, grayscale) of the paragraphs printed in a CJK font at 12 pt and `dpi`,
+    as a scanner gives it; returns (image, the rows drawn)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    def px(points: float) -> int:
+        return int(round(points * dpi / 72))
+
+    width, height = px(PAGE_W), px(PAGE_H)
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(CJK_FONT_FILE, px(FONT_SIZE), index=CJK_FONT_INDEX)
+    y = px(MARGIN)
+    drawn: list[str] = []
+    for row, first in scan_lines(paragraphs):
+        if y > height - px(MARGIN) - px(FONT_SIZE):
+            break
+        x = px(MARGIN) + (px(2 * FONT_SIZE) if first and indent_first else 0)
+        draw.text((x, y), row, font=font, fill=0)
+        drawn.append(row)
+        y += px(FONT_SIZE * 1.6)
+    return image, drawn
+
+
+def make_image_pdf(path: Path, images: Sequence, dpi: int) -> Path:
+    """An image-only PDF (no text layer at all), one page per image, as a scanner writes it."""
+    first, *rest = [img.convert("L") for img in images]
+    first.save(str(path), "PDF", resolution=float(dpi), save_all=True, append_images=rest)
+    return Path(path)
+
+
+def make_scan_pdf(path: Path, pages: Sequence[Sequence[str]], dpi: int = 200) -> Path:
+    """A scanned notice: each page's paragraphs rendered to pixels and saved as an image-only PDF."""
+    return make_image_pdf(path, [render_scan(paras, dpi)[0] for paras in pages], dpi)
+
+
+def make_table_pdf(path: Path, before: Sequence[str], caption: str, rows: Sequence[Sequence[str]], after: Sequence[str] = ()) -> Path:
+    """A text PDF holding a ruled table (grid lines, as Word prints one) with a caption line above it."""
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    _register_font()
+    style = ParagraphStyle("cn", fontName=FONT, fontSize=FONT_SIZE, leading=FONT_SIZE * 1.6)
+    cell = ParagraphStyle("cell", fontName=FONT, fontSize=10.5, leading=14)
+    story: list = [Paragraph(text, style) for text in before]
+    story += [Spacer(1, 6), Paragraph(caption, style)]
+    table = Table([[Paragraph(c, cell) for c in row] for row in rows])
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, "black"), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
+    story += [table, Spacer(1, 6)] + [Paragraph(text, style) for text in after]
+    SimpleDocTemplate(str(path), pagesize=(PAGE_W, PAGE_H), invariant=1, leftMargin=MARGIN, rightMargin=MARGIN).build(story)
+    return Path(path)
+
+
+def libreoffice_convert(source: Path, fmt: str, out_dir: Path) -> Path:
+    """Convert with the real LibreOffice (headless, a private profile): DOCX -> .doc for the tests."""
+    import os
+    import shutil
+    import subprocess
+
+    soffice = shutil.which("soffice")
+    assert soffice, "LibreOffice is missing: scripts/test.sh installs libreoffice-writer-nogui"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    profile = (out_dir / ".lo-profile").as_uri()
+    subprocess.run(
+        [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", fmt, "--outdir", str(out_dir), str(source)],
+        check=True, capture_output=True, timeout=180, env={**os.environ, "HOME": str(out_dir)},
+    )
+    return out_dir / f"{source.stem}.{fmt.split(':')[0]}"
+
+
+def make_ofd(path: Path, pages: Sequence[str]) -> Path:
+    """A real OFD written by easyofd (its pdf2ofd with the text layer kept) from a generated PDF."""
+    import contextlib
+    import io
+    import logging
+    import sys
+    import tempfile
+    import warnings
+
+    from loguru import logger
+
+    logger.remove()  # easyofd logs every step at DEBUG
+    saved = list(sys.path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyMuPDF's 'fitz' deprecation, at import
+            from easyofd.ofd import OFD
+    finally:
+        sys.path[:] = saved  # easyofd puts the working directory first on sys.path when imported
+    logging.getLogger("easyofd").setLevel(logging.ERROR)
+    path = Path(path).resolve()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp), contextlib.redirect_stdout(io.StringIO()):
+        pdf = make_pdf(Path(tmp) / "src.pdf", pages)  # easyofd writes ./test and prints as it goes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyMuPDF's 'fitz' deprecation
+            path.write_bytes(OFD().pdf2ofd(pdf.read_bytes(), optional_text=True))
+    return path
