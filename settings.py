@@ -277,10 +277,13 @@ class AnswerSettings(BaseModel):
         0.5, ge=0, le=1,
         description="An answer sentence whose support in its cited passages scores below this is dropped.",
     )
-    clean_source_min_share: float = Field(
-        0.5, ge=0, le=1,
-        description="Extractive: when the best unit's passage holds text addressing the assistant (忽略以上指令, "
-        "系统提示), a unit of a clean passage scoring at least this share of it answers instead.",
+    max_requirements: int = Field(
+        6, ge=1, description="Extractive: most requirement statements (ingest/requirements.py) quoted for a "
+        "checklist question (有哪些要求, 应当做什么).",
+    )
+    requirement_min_share: float = Field(
+        0.6, ge=0, le=1, description="Extractive: a requirement statement is quoted for a checklist question "
+        "when its IDF-weighted share of the question's terms is at least this share of the best statement's.",
     )
 
 

@@ -20,6 +20,7 @@ from assistant.evidence import INJECTION, soft_hits, term_hits
 from assistant.question import Question, Term, arabic_numerals
 from ingest.documents import Chunk
 from ingest.lexical import ChineseTokenizer, normalize
+from ingest.requirements import extract as extract_requirements
 from ingest.structure import Unit, answer_units
 from settings import AnswerSettings, LlamaCppSettings, OpenAISettings
 
@@ -79,10 +80,14 @@ class ExtractiveGenerator:
 
     def stream(self, question: Question, passages: list[Passage], units: list[Any] | None = None) -> Iterator[str]:
         chosen = self.select(question, passages, units)
+        said: set[tuple[int, str]] = set()
         for i, cand in enumerate(chosen):
             if i:
                 yield "\n"
             lines = [line for line in cand.text.split("\n") if not INJECTION.search(line)]  # data, not orders
+            # a lead quoted with its first item is not repeated before the next one
+            lines = [line for line in lines if (cand.passage.n, line) not in said]
+            said.update((cand.passage.n, line) for line in lines)
             for j, line in enumerate(lines):
                 text, end = line.rstrip(), ""
                 if text and text[-1] in "。！？；!?;：:":
@@ -164,7 +169,6 @@ class ExtractiveGenerator:
         ranked = self.score(question, passages) if ranked is None else ranked
         if not ranked:
             return []
-        ranked = self._prefer_clean(ranked)
         weights = {t.text: t.weight for t in question.terms}
         total = sum(weights.values()) or 1.0
         best = ranked[0]
@@ -176,6 +180,10 @@ class ExtractiveGenerator:
                 _Candidate(Unit(0, len(p.chunk.text), "provision", p.chunk.text), p, 0, best.score, best.hits)
                 for p in order[: self.cfg.provision_fallback_passages]
             ]
+        if question.asks_requirements:  # a checklist question: what must be done, as the checklist lists it
+            listed = self.requirements(question, passages)
+            if listed:
+                return listed
         chosen = [best]
         covered = set(best.hits)
         length = len(best.text)
@@ -200,14 +208,28 @@ class ExtractiveGenerator:
         return sorted(chosen, key=lambda c: (order[c.passage.n], c.position))
 
 
-    def _prefer_clean(self, ranked: list[_Candidate]) -> list[_Candidate]:
-        """A passage that addresses the assistant (忽略以上指令…) is a doubtful source as a whole, not just
-        in its instruction: a unit of a clean passage that scores nearly as well answers instead."""
-        if not INJECTION.search(ranked[0].passage.chunk.text):
-            return ranked
-        floor = self.cfg.clean_source_min_share * ranked[0].score
-        clean = next((c for c in ranked if c.score >= floor and not INJECTION.search(c.passage.chunk.text)), None)
-        return ranked if clean is None else [clean] + [c for c in ranked if c is not clean]
+    def requirements(self, question: Question, passages: list[Passage]) -> list[_Candidate]:
+        """For a checklist question (有哪些要求), the requirement statements of the passages that are about
+        what is asked: the same extraction as the 要求清单 (a 项 with its lead, a sentence carrying 应当/
+        不得/…), those holding most of the question's terms, best passages first, in reading order."""
+        weights = {t.text: t.weight for t in question.terms}
+        total = sum(weights.values()) or 1.0
+        found: list[tuple[float, int, int, _Candidate]] = []
+        for rank, p in enumerate(passages):
+            for req in extract_requirements([p.chunk]):
+                if INJECTION.search(req.text):
+                    continue
+                share = sum(weights[h] * v for h, v in soft_hits(question.terms, f"{p.chunk.header}\n{req.text}").items())
+                start = max(p.chunk.text.find(req.text.split("\n")[-1]), 0)
+                unit = Unit(start, start + len(req.text), "requirement", req.text)
+                found.append((share / total, rank, req.ordinal, _Candidate(unit, p, req.ordinal, share / total)))
+        if not found:
+            return []
+        best = max(f[0] for f in found)
+        keep = [f for f in found if f[0] > 0 and f[0] >= self.cfg.requirement_min_share * best]
+        keep.sort(key=lambda f: (-f[0], f[1], f[2]))
+        chosen = keep[: self.cfg.max_requirements]
+        return [f[3] for f in sorted(chosen, key=lambda f: (f[1], f[2]))]
 
 
 # A list given inline: 「甲类传染病是指：鼠疫、霍乱。」「…包括A、B」.

@@ -115,6 +115,11 @@ _ASKED_UNIT = re.compile(rf"(?:几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
 # The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
 _FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
 _CLAUSE = re.compile(r"[，,。？?；;！!]")
+# A manager's checklist question: what must be done (有哪些要求, 应当做什么, 有什么义务). Answered with the
+# requirement statements the checklist extracts (ingest/requirements.py) from the retrieved provisions.
+REQUIREMENTS_ASKED = re.compile(
+    r"(有(哪些|什么)(要求|义务|职责)|(应当|应该|需要|必须|要)(做|做好|履行)(什么|哪些)|哪些(要求|义务|职责))"
+)
 # Answer types that are figures: a count, a period, a share.
 FIGURE_TYPES = frozenset({"number", "duration", "share"})
 # More than one answer is asked for: a comparison, or 分别.
@@ -222,6 +227,7 @@ class Question:
     measured: Term | None  # what a figure is asked of (起步价 in 起步价是多少元, 床位 in 多少张床位), with its df
     several: bool  # asks for more than one provision (分别, 比较, 北京和上海…, two questions in one)
     anchors: frozenset[tuple[str, int]] = frozenset()  # (chunk id, unit start) that answered the earlier question
+    asks_requirements: bool = False  # 有哪些要求 / 应当做什么: answered with the provisions' requirement statements
 
     def given_pattern(self, name: str) -> re.Pattern[str] | None:
         """The text shape that answers answer type `name` (a number needs the asked unit)."""
@@ -306,6 +312,7 @@ class QuestionAnalyzer:
             unit=unit,
             counted=counted,
             measured=measured,
+            asks_requirements=bool(REQUIREMENTS_ASKED.search(standalone)),
             several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
         )
 

@@ -4,6 +4,7 @@ block never answered, the figure of the asked subject (not a sibling's), follow-
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,3 +118,26 @@ def test_text_that_addresses_the_assistant_is_never_the_answer(official: Assista
     assert "所有医院都已达标" not in answer.answer
     if not answer.refused:
         assert "尚未达标" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "must"),
+    [
+        ("医疗废物集中处置单位有哪些要求？", ["应当符合下列条件", "经过培训的技术人员", "至少每2天"]),
+        ("医疗卫生机构在医疗废物管理方面应当做什么？", ["培训", "防护"]),
+    ],
+    ids=["集中处置单位", "医疗卫生机构"],
+)
+def test_a_checklist_question_is_answered_with_the_extracted_requirements(official: Assistant, question, must):
+    from ingest.requirements import extract
+
+    answer = official.ask(question)
+    assert not answer.refused and answer.citations
+    for fact in must:
+        assert fact in answer.answer
+    # every line is a line of a requirement the 要求清单 lists for a cited passage, with its citation
+    cited = {c.n: extract(official.kb.chunks([c.chunk_id])) for c in answer.citations}
+    for line in answer.answer.splitlines():
+        n = int(re.search(r"\[(\d+)\]", line).group(1))
+        bare = re.sub(r"\[\d+\]", "", line).rstrip("。；;：:")
+        assert any(bare in req.text for req in cited[n]), line
