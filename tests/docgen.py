@@ -264,3 +264,33 @@ def make_ofd(path: Path, pages: Sequence[str]) -> Path:
             warnings.simplefilter("ignore")  # PyMuPDF's 'fitz' deprecation
             path.write_bytes(OFD().pdf2ofd(pdf.read_bytes(), optional_text=True))
     return path
+
+
+def scan_rows_per_page() -> int:
+    """How many 12 pt rows `render_scan` prints on one A4 page."""
+    usable = PAGE_H - 2 * MARGIN - FONT_SIZE
+    return int(usable // (FONT_SIZE * 1.6)) + 1
+
+
+def paginate(paragraphs: Sequence[str], per_line: int = SCAN_CHARS_PER_LINE) -> list[list[str]]:
+    """Paragraphs packed onto pages as `render_scan` prints them; a paragraph that does not fit the
+    rest of a page starts the next one, one longer than a page is cut at a page's worth of rows."""
+    per_page = scan_rows_per_page()
+    pages: list[list[str]] = [[]]
+    used = 0
+    for para in paragraphs:
+        while para:
+            rows = len(scan_lines([para], per_line))
+            if used + rows <= per_page:
+                pages[-1].append(para)
+                used += rows
+                break
+            if used:
+                pages.append([])
+                used = 0
+                continue
+            cut = (per_line - 2) + (per_page - 1) * per_line  # a whole page of this paragraph
+            pages[-1].append(para[:cut])
+            pages.append([])
+            para = para[cut:]
+    return [p for p in pages if p]
