@@ -28,6 +28,8 @@ class Citation:
     support: float = 0.0  # how well the answer's sentences citing it are supported (0..1)
     # the passage holds text that addresses the assistant (evidence.INJECTION): shown as data, flagged
     addresses_assistant: bool = False
+    # the passage was read by OCR from a scan or an image (ingest/ocr.py): its lowest page confidence, 0..1
+    ocr_confidence: float | None = None
 
     def __post_init__(self) -> None:
         self.addresses_assistant = self.addresses_assistant or bool(INJECTION.search(self.passage))
@@ -49,6 +51,7 @@ class Retrieved:
     lexical_score: float | None = None
     dense_score: float | None = None
     addresses_assistant: bool = False  # as Citation.addresses_assistant
+    ocr_confidence: float | None = None  # as Citation.ocr_confidence
 
     def __post_init__(self) -> None:
         self.addresses_assistant = self.addresses_assistant or bool(INJECTION.search(self.text))

@@ -255,7 +255,7 @@ class Assistant:
                     n=final, doc_id=c.doc_id, doc=c.doc, title=c.title, wenhao=c.wenhao,
                     section_path=c.section_path, page=c.page_start, passage=c.text,
                     span=checked.spans.get(final), chunk_id=c.chunk_id, date=c.date,
-                    support=round(checked.support.get(final, 0.0), 3),
+                    support=round(checked.support.get(final, 0.0), 3), ocr_confidence=c.ocr_confidence,
                 )
             )
         yield AskEvent(
@@ -309,4 +309,5 @@ def _retrieved(i: int, c: Candidate) -> Retrieved:
         chunk_id=c.chunk.chunk_id, title=c.chunk.title, section_path=c.chunk.section_path,
         page=c.chunk.page_start, lexical_score=None if c.lexical_score is None else round(c.lexical_score, 4),
         dense_score=None if c.dense_score is None else round(c.dense_score, 4),
+        ocr_confidence=c.chunk.ocr_confidence,
     )

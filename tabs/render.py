@@ -74,6 +74,11 @@ def source_card(
     )
 
 
+def ocr_note(confidence: float | None) -> str:
+    """Said of a passage read by OCR: its text may hold misread characters, so check the scan."""
+    return f"OCR 识别（置信度 {confidence:.2f}），请以原件为准" if confidence is not None else ""
+
+
 def render_sources(answer: Answer | None) -> str:
     """The sources panel: one card per citation (id="source-card-N"), or the closest passages after a refusal."""
     if answer is None:
@@ -82,7 +87,7 @@ def render_sources(answer: Answer | None) -> str:
         cards = [
             source_card(
                 card_id=f"source-card-{c.n}", label=f"[{c.n}]", title=c.title or c.doc, doc=html.escape(c.doc),
-                meta=[c.wenhao or "", c.date or "", c.section_path or "", f"第 {c.page} 页" if c.page else ""],
+                meta=[c.wenhao or "", c.date or "", c.section_path or "", f"第 {c.page} 页" if c.page else "", ocr_note(c.ocr_confidence)],
                 flagged=c.addresses_assistant, passage_html=highlighted(c.passage, [c.span]),
                 attrs=f' data-n="{c.n}" data-doc="{html.escape(c.doc, quote=True)}"',
             )
@@ -93,7 +98,8 @@ def render_sources(answer: Answer | None) -> str:
         cards = [
             source_card(
                 card_id=f"related-card-{r.rank}", label=f"#{r.rank}", title=r.title or r.doc, classes="related",
-                doc=html.escape(r.doc) + (f" · 第 {r.page} 页" if r.page else ""), flagged=r.addresses_assistant,
+                doc=html.escape(r.doc) + (f" · 第 {r.page} 页" if r.page else "") + (f" · {ocr_note(r.ocr_confidence)}" if r.ocr_confidence is not None else ""),
+                flagged=r.addresses_assistant,
                 passage_html=highlighted(snippet(r.text, 240)), attrs=f' data-rank="{r.rank}"',
             )
             for r in answer.retrieved[:5]

@@ -150,3 +150,10 @@ def test_scanned_pdf_is_answered_with_its_citation(scan_pdf: Path, settings, emb
     assert (cited.doc, cited.page, cited.section_path) == ("扫描通知.pdf", 1, "一、评估范围")
     chunk = assistant.kb.chunks([cited.chunk_id])[0]
     assert chunk.ocr is True and chunk.ocr_confidence > 0.9
+    assert cited.ocr_confidence == chunk.ocr_confidence
+    assert answer.to_json()["citations"][0]["ocr_confidence"] == chunk.ocr_confidence
+
+    from tabs.render import render_sources
+
+    panel = render_sources(answer)  # the sources panel says the passage was read by OCR
+    assert f"OCR 识别（置信度 {chunk.ocr_confidence:.2f}）" in panel
