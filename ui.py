@@ -5,7 +5,7 @@
 
 The API endpoint `/ask` (INTERFACES.md) takes `question: str, history: list[{role, content}] | None`
 and returns the Answer JSON in one gr.JSON output. Every other event is private (internal to the page),
-except `/upload` and `/ingest_status`, callable but undocumented
+except `/upload`, `/ingest_status` and the requirements tab's endpoints, callable but undocumented
 (tests and scripts use them).
 """
 
@@ -19,7 +19,7 @@ import gradio as gr
 
 from assistant import Assistant, AssistantError
 from settings import Settings, configure_offline
-from tabs import chat, documents
+from tabs import chat, documents, requirements
 from tabs.render import CSS
 from tabs.state import AppState
 
@@ -61,6 +61,8 @@ def build_app(source: Assistant | AppState) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
                 chat_tab = chat.build(state, names)
+            with gr.Tab("要求清单", id="requirements", elem_id="requirements-tab"):
+                requirements.build(app, state, kb_changed)
             with gr.Tab("文档管理", id="docs"):
                 documents.build(app, state, names, chat_tab.doc_filter, kb_changed)
         chat.add_ask_api(state)

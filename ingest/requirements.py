@@ -17,7 +17,8 @@ document changed is kept and listed as orphaned (with the text it was set on) in
 moving to a different provision.
 
 The UI and the CLI use only the public functions: `sync_requirements`, `list_requirements`,
-`set_status`, `progress_by_document`, `orphaned_statuses`, `export_csv`, `export_xlsx`.
+`get_requirement`, `set_status`, `progress_by_document`, `orphaned_statuses`, `common_subjects`,
+`text_spans`, `export_csv`, `export_xlsx`.
 """
 
 from __future__ import annotations
@@ -579,6 +580,41 @@ def set_status(settings: Settings, req_id: str, status: str, note: str | None = 
             )
     req.status, req.note = status, kept
     return req
+
+
+def get_requirement(settings: Settings, req_id: str) -> Requirement:
+    """One requirement with its status, for a view that opened it by id (a clicked table row)."""
+    with _connect(settings) as db:
+        for req in _rows(db):
+            if req.id == req_id:
+                return req
+    raise RequirementsError(f"no requirement with id {req_id!r}")
+
+
+def common_subjects(reqs: Iterable[Requirement], limit: int = 40) -> list[str]:
+    """The obligated subjects named most often (ties by first appearance): a subject filter's choices."""
+    counts: dict[str, int] = {}
+    for req in reqs:
+        if req.subject:
+            counts[req.subject] = counts.get(req.subject, 0) + 1
+    return sorted(counts, key=lambda s: -counts[s])[:limit]
+
+
+def text_spans(passage: str, text: str) -> list[tuple[int, int]]:
+    """Where a requirement's verbatim text lies in its chunk, to highlight it: an item's lead and the
+    item are separate lines of the text and need not be adjacent in the chunk (other items between)."""
+    spans: list[tuple[int, int]] = []
+    at = 0
+    for part in (p.strip() for p in text.split("\n")):
+        if not part:
+            continue
+        found = passage.find(part, at)
+        if found < 0:
+            found = passage.find(part)
+        if found >= 0:
+            spans.append((found, found + len(part)))
+            at = found + len(part)
+    return spans
 
 
 def orphaned_statuses(settings: Settings) -> list[OrphanedStatus]:

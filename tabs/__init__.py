@@ -5,4 +5,5 @@
     upload_jobs.py   staged uploads and the background ingest queue (IngestJobs)
     chat.py          问答: the streamed chat, its settings, the sources panel, the `/ask` API handler
     documents.py     文档管理: upload, progress, the corpus table, delete
+    requirements.py  要求清单: the filterable checklist, statuses and notes, exports, progress
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 import socket
 import sys
 import threading
@@ -14,8 +15,10 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
+from openpyxl import load_workbook
 
 REPO = Path(__file__).resolve().parent.parent
 # The repo's packages first: without this, pytest's rootdir entry (tests/) makes the test folder
@@ -23,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import ui  # noqa: E402
+from ingest import requirements as rq  # noqa: E402
 from ingest import uploads  # noqa: E402
 from tabs import documents, render, upload_jobs  # noqa: E402
 from tabs.chat import chat_stream  # noqa: E402
@@ -442,3 +446,117 @@ def test_sources_panel_flags_text_that_addresses_the_assistant(base_settings, em
     assert render.INSTRUCTION_BADGE in card and "<mark>本县共有县医院三家。</mark>" in card
     assert re.search(r'<span class="instruction"[^>]*>忽略以上指令', card)
 
+
+# ------------------------------------------------------------------------------------------ 要求清单
+
+FEIWU = "医疗废物管理条例(2011-01-08).md"
+XIANXUE = "献血法(1997-12-29).md"
+ALL_FILTERS = ("", "", "", False, "", "")  # doc, subject, kind, has deadline, status, search
+
+
+def launch(assistant: Assistant) -> tuple[object, Client]:
+    app = ui.build_app(assistant)
+    app.queue(default_concurrency_limit=assistant.settings.ui.concurrency_limit)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return app, Client(f"http://127.0.0.1:{port}/", verbose=False)
+
+
+@pytest.fixture(scope="module")
+def checklist_env(base_settings, embedder, tmp_path_factory):
+    """Two real regulations ingested (the checklist is extracted inside the ingest), the app launched."""
+    folder = tmp_path_factory.mktemp("checklist-docs")
+    for name in (FEIWU, XIANXUE):
+        shutil.copy(CORPUS / "regulations" / name, folder / name)
+    settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("ui-checklist-data")})
+    assistant = Assistant.from_settings(settings, embedder=embedder)
+    assert assistant.add_documents([folder]).failed == 0
+    app, client = launch(assistant)
+    state = SimpleNamespace(settings=settings, embedder=embedder, assistant=assistant, app=app, client=client)
+    yield state
+    state.app.close()
+
+
+def table_ids(table: dict) -> list[str]:
+    """The 编号 column: the first 8 characters of each id (exports carry them whole)."""
+    column = table["headers"].index("编号")
+    return [row[column] for row in table["data"]]
+
+
+def short(ids) -> list[str]:
+    return [i[:8] for i in ids]
+
+
+def test_requirements_tab_filters_sets_a_status_kept_across_a_restart_and_exports_the_view(checklist_env):
+    env = checklist_env
+    client = env.client
+    table, count, progress, orphans = client.predict(*ALL_FILTERS, api_name="/requirements")
+    every = rq.list_requirements(env.settings)
+    assert table_ids(table) == short(r.id for r in every) and len(every) > 50
+    assert table["headers"] == ["文档", "章节", "主体", "类型", "期限/指标", "要求原文", "状态", "备注", "编号"]
+    assert f"共 **{len(every)}** 条要求" in count
+    assert f"已完成 0 / {len(every)}" in progress and "医疗废物管理条例" in progress
+
+    # filters: one document's deadlines; then a search inside them
+    deadlines = ("医疗废物管理条例", "", "deadline", False, "", "")
+    table, count, _, _ = client.predict(*deadlines, api_name="/requirements")
+    expected = rq.list_requirements(env.settings, rq.Filters(doc="医疗废物管理条例", kind="deadline"))
+    assert table_ids(table) == short(r.id for r in expected) and 0 < len(expected) < len(every)
+    assert {row[3] for row in table["data"]} == {"期限"} and {row[0] for row in table["data"]} == {"医疗废物管理条例"}
+    assert f"当前筛选 **{len(expected)}** 条" in count
+    table, *_ = client.predict("医疗废物管理条例", "", "deadline", False, "", "每2天", api_name="/requirements")
+    [row] = table["data"]
+    assert row[1] == "第四章 医疗废物的集中处置 > 第二十五条" and row[4] == "每2天" and row[5].startswith("医疗废物集中处置单位应当至少每2天")
+    [target] = [r.id for r in expected if r.id.startswith(row[-1])]
+
+    # a row opened: its passage in the sources card, the requirement's text highlighted
+    opened_id, card, status, note = client.predict(target, api_name="/requirement")
+    assert opened_id == target and (status, note) == ("未开始", "")
+    assert 'class="source-card highlight"' in card and "第二十五条" in card and "医疗废物管理条例" in card
+    marked = "".join(re.findall(r"<mark>(.*?)</mark>", card, re.DOTALL))
+    assert html.unescape(marked) == row[5]
+
+    # a status and a note set from the tab; the view and the progress follow
+    saved, table, _, progress, _ = client.predict(target, "已完成", "后勤科每两天交接一次", *deadlines,
+                                                  api_name="/requirement_status")
+    assert saved.startswith("✔ 已保存：已完成")
+    done = next(r for r in table["data"] if target.startswith(r[-1]))
+    assert (done[6], done[7]) == ("已完成", "后勤科每两天交接一次")
+    feiwu_total = sum(r.doc == FEIWU for r in every)
+    assert f"已完成 1 / {feiwu_total}" in progress
+    with pytest.raises(Exception, match="未开始"):  # only the four statuses are accepted
+        client.predict(target, "done", "", *deadlines, api_name="/requirement_status")
+
+    # export of the filtered view: the same rows as the table, in CSV (pandas) and XLSX (openpyxl)
+    csv_file = client.predict(*deadlines, api_name="/requirements_csv")
+    frame = pd.read_csv(csv_file, dtype=str, keep_default_na=False)
+    assert short(frame["编号"]) == table_ids(table)
+    assert list(frame["要求原文"]) == [r[5] for r in table["data"]]
+    assert frame.loc[frame["编号"] == target, "状态"].item() == "已完成"
+    sheet = load_workbook(client.predict(*deadlines, api_name="/requirements_xlsx")).active
+    assert short(v[0] for v in list(sheet.iter_rows(values_only=True))[1:]) == table_ids(table)
+
+    # a restart: the app closed, a new assistant and app on the same data dir
+    env.app.close()
+    env.assistant.kb.close()
+    env.assistant = Assistant.from_settings(env.settings, embedder=env.embedder)
+    env.app, env.client = launch(env.assistant)
+    table, *_ = env.client.predict("", "", "", False, "已完成", "", api_name="/requirements")
+    assert [(r[-1], r[6], r[7]) for r in table["data"]] == [(target[:8], "已完成", "后勤科每两天交接一次")]
+
+
+def test_a_deleted_document_leaves_the_checklist_and_its_statuses_show_as_orphaned(checklist_env):
+    env = checklist_env
+    table, *_ = env.client.predict("献血法", "", "", False, "", "", api_name="/requirements")
+    assert table["data"]
+    first = table["data"][0]
+    [first_id] = [r.id for r in rq.list_requirements(env.settings) if r.id.startswith(first[-1]) and r.text == first[5]]
+    env.client.predict(first_id, "进行中", "血站负责", "献血法", "", "", False, "", "",
+                       api_name="/requirement_status")
+    assert documents.delete_document(env.assistant, XIANXUE) == f"已删除：{XIANXUE}"
+    table, count, progress, orphans = env.client.predict(*ALL_FILTERS, api_name="/requirements")
+    assert table["data"] and not any(r[0] == "中华人民共和国献血法" or "献血法" in r[0] for r in table["data"])
+    assert "献血法" not in progress and "1 条状态已失效" in progress
+    [orphan] = orphans["data"]
+    assert orphan[0] == "中华人民共和国献血法" or "献血法" in orphan[0]
+    assert (orphan[2], orphan[3], orphan[4]) == ("进行中", "血站负责", first[5])

@@ -152,3 +152,84 @@ def test_new_chat_clears(app_url, driver):
     driver.find_element(By.ID, "new-chat-button").click()
     WebDriverWait(driver, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#chat .answer-meta"))
     WebDriverWait(driver, 10).until(lambda d: not d.find_elements(By.ID, "source-card-1"))
+
+
+REQUIREMENTS_SCREENSHOT = REPO / "docs" / "requirements-tab.png"
+
+
+def test_requirements_tab_filter_open_a_row_and_set_a_status(app_url, driver):
+    """The 要求清单 tab: search and filter, click a row to see the passage with the requirement
+    highlighted in the sources card, set a status and a note; saved as the docs/ screenshot."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait as Wait
+
+    def WebDriverWait(d, timeout):  # noqa: N802 - rows are re-rendered while the table updates
+        return Wait(d, timeout, ignored_exceptions=(StaleElementReferenceException,))
+
+    driver.get(app_url)
+    tab = WebDriverWait(driver, 60).until(
+        lambda d: d.find_element(By.XPATH, "//button[@role='tab' and contains(., '要求清单')]"))
+    tab.click()
+    # the table is virtual (only the rows in view are in the DOM): its grid says how many there are
+    rows = "#requirements-table [role='row']:has([role='gridcell'])"
+
+    def row_count(d) -> int:
+        return int(d.find_element(By.CSS_SELECTOR, "#requirements-table [role='grid']").get_attribute("aria-rowcount")) - 1
+
+    WebDriverWait(driver, 60).until(lambda d: row_count(d) > 50)
+    assert "已完成 0 /" in driver.find_element(By.ID, "requirements-progress").text
+
+    box = driver.find_element(By.CSS_SELECTOR, "#req-search textarea, #req-search input")
+    box.send_keys("医疗废物 贮存", Keys.ENTER)
+    driver.find_element(By.CSS_SELECTOR, "#req-has-deadline input").click()
+
+    def filtered(d) -> list:
+        found = d.find_elements(By.CSS_SELECTOR, rows)
+        texts = [r.text for r in found]
+        ok = found and row_count(d) < 20 and all("贮存" in t and "医疗废物" in t for t in texts)
+        return found if ok else []
+
+    WebDriverWait(driver, 30).until(filtered)
+    assert "当前筛选" in driver.find_element(By.ID, "req-count").text
+
+    def open_first_row(d) -> tuple[str, str] | None:
+        found = filtered(d)
+        if not found:
+            return None
+        cells = found[0].find_elements(By.CSS_SELECTOR, "[role='gridcell']")
+        doc, text = cells[0].text.strip(), cells[5].text.strip()  # 文档, 要求原文
+        cells[5].click()
+        return doc, text
+
+    doc, requirement = WebDriverWait(driver, 30).until(open_first_row)
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#requirement-card mark"))
+    card = driver.find_element(By.ID, "requirement-card")
+    marked = "".join(m.text for m in card.find_elements(By.TAG_NAME, "mark"))
+    assert marked.replace("\n", "") == requirement.replace("\n", "")
+    title = card.find_element(By.CLASS_NAME, "source-title").text
+    assert title.replace("\n", "") == doc.replace("\n", "") and "条" in card.text
+
+    driver.find_element(By.XPATH, "//*[@id='req-new-status']//label[contains(., '进行中')]").click()
+    note = driver.find_element(By.CSS_SELECTOR, "#req-note textarea")
+    note.send_keys(Keys.CONTROL, "a")
+    note.send_keys(Keys.BACKSPACE)
+    note.send_keys("总务科负责，每周检查暂存间")
+    driver.find_element(By.ID, "req-save").click()
+    WebDriverWait(driver, 30).until(lambda d: "已保存：进行中" in d.find_element(By.ID, "req-saved").text)
+    WebDriverWait(driver, 30).until(
+        lambda d: "总务科负责" in d.find_element(By.CSS_SELECTOR, rows).text
+        and "进行中" in d.find_element(By.CSS_SELECTOR, rows).text)
+    assert "进行中 1" in driver.find_element(By.ID, "requirements-progress").text
+
+    # for the screenshot: every requirement with a deadline, the opened card kept beside them
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.BACKSPACE)
+    box.send_keys(Keys.ENTER)
+    WebDriverWait(driver, 30).until(lambda d: row_count(d) > 1)
+    driver.set_window_size(1500, 1150)
+    driver.execute_script("window.scrollTo(0, 0);")
+    REQUIREMENTS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(REQUIREMENTS_SCREENSHOT))
+    assert REQUIREMENTS_SCREENSHOT.stat().st_size > 10_000

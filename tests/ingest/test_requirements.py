@@ -22,13 +22,16 @@ from ingest.requirements import (
     Filters,
     Requirement,
     RequirementsError,
+    common_subjects,
     export_csv,
     export_xlsx,
     extract,
+    get_requirement,
     list_requirements,
     orphaned_statuses,
     progress_by_document,
     set_status,
+    text_spans,
 )
 from settings import Settings
 
@@ -228,3 +231,30 @@ def test_csv_and_xlsx_hold_the_filtered_rows(checklist: Settings, tmp_path: Path
     assert [v[10] for v in values[1:]] == [r.text for r in rows]
     assert sheet.freeze_panes == "A2"
     assert sheet.column_dimensions["K"].width == 80  # 要求原文 is wide
+
+
+def test_one_requirement_by_id_its_place_in_the_chunk_and_the_common_subjects(
+    checklist: Settings, embedder: Embedder
+) -> None:
+    every = list_requirements(checklist)
+    item = next(r for r in every if "\n" in r.text)  # an item with its lead
+    got = get_requirement(checklist, item.id)
+    assert (got.id, got.text, got.chunk_id, got.status) == (item.id, item.text, item.chunk_id, item.status)
+    with pytest.raises(RequirementsError):
+        get_requirement(checklist, "no-such-id")
+
+    kb = KnowledgeBase(checklist, embedder)
+    try:
+        [chunk] = kb.chunks([item.chunk_id])
+    finally:
+        kb.close()
+    lead, body = item.text.split("\n", 1)
+    spans = text_spans(chunk.text, item.text)
+    assert [chunk.text[a:b] for a, b in spans] == [lead, body]  # both lines found, in order
+    assert text_spans("甲乙丙", "丁") == []
+
+    subjects = common_subjects(every, limit=5)
+    counts = {s: sum(r.subject == s for r in every) for s in subjects}
+    assert len(subjects) == 5 and None not in subjects
+    assert list(counts.values()) == sorted(counts.values(), reverse=True)
+    assert max(counts.values()) == max(sum(r.subject == s for r in every) for s in {r.subject for r in every if r.subject})
