@@ -46,7 +46,10 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 # Bump when the rules below change: every stored document is extracted again on the next ingest.
-EXTRACTOR_VERSION = "1"
+# A news report tells what was said or done (「2021年开始做了千县工程」), it obliges no one: only
+# normative documents (laws, regulations, notices, plans) have requirements.
+REPORT_TYPES = frozenset({"news"})
+EXTRACTOR_VERSION = "2"  # 2: news reports yield no requirements
 STORE_FILE = "requirements.sqlite"
 
 KINDS = ("obligation", "prohibition", "target", "deadline")
@@ -406,6 +409,8 @@ def extract(chunks: Iterable[Chunk], doc: str | None = None) -> list[Requirement
     out: list[Requirement] = []
     seen: set[tuple[str, str]] = set()
     for chunk in chunks:
+        if chunk.doc_type in REPORT_TYPES:
+            continue
         for unit in _units(chunk.text):
             key = (chunk.section_path, unit.text)
             if key in seen:

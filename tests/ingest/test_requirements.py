@@ -258,3 +258,13 @@ def test_one_requirement_by_id_its_place_in_the_chunk_and_the_common_subjects(
     assert len(subjects) == 5 and None not in subjects
     assert list(counts.values()) == sorted(counts.values(), reverse=True)
     assert max(counts.values()) == max(sum(r.subject == s for r in every) for s in {r.subject for r in every if r.subject})
+
+
+def test_a_news_report_obliges_no_one():
+    from ingest.documents import Chunk
+
+    said = "国家卫健委在2019年之后在推进紧密型县域医共体的发展方面做了很多改革，医院应当在2025年前完成建设。"
+    chunk = Chunk(chunk_id="n1", doc_id="d1", doc="news/a.txt", ordinal=0, text=said, title="交流会顺利召开",
+                  section_path="", page_start=None, page_end=None, char_start=0, char_end=len(said), doc_type="news")
+    assert extract([chunk]) == []
+    assert extract([Chunk(**{**chunk.__dict__, "doc_type": "notice"})])  # the same words in a notice oblige
