@@ -199,14 +199,20 @@ class Assistant:
         started = time.perf_counter()
 
         t0 = time.perf_counter()
-        q = self._analyzer(gen_name).analyze(question, user_questions(history))
+        try:
+            q = self._analyzer(gen_name).analyze(question, user_questions(history))
+        except KnowledgeBaseError as exc:  # the store (a Chroma server) stopped answering: one line
+            raise AssistantError(str(exc)) from exc
         latency["rewrite"] = _ms(t0)
         rewritten, query = q.rewritten, q.standalone
         if rewritten:
             yield AskEvent("rewrite", text=rewritten)
 
         t0 = time.perf_counter()
-        result = self.retriever.retrieve(query, max(top_k, RETRIEVED_SHOWN), options.filters())
+        try:
+            result = self.retriever.retrieve(query, max(top_k, RETRIEVED_SHOWN), options.filters())
+        except KnowledgeBaseError as exc:
+            raise AssistantError(str(exc)) from exc
         latency["retrieve"] = _ms(t0) - result.timings.get("rerank", 0.0)
         latency["rerank"] = result.timings.get("rerank", 0.0)
         retrieved = [_retrieved(i, c) for i, c in enumerate(result.candidates)]

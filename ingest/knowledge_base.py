@@ -394,7 +394,7 @@ class KnowledgeBase:
         if now - self._last_poll < self.settings.chroma.refresh_interval_s:
             return
         self._last_poll = now
-        self._sync(force=False)
+        self._on_server(lambda: self._sync(force=False))
 
     def _follow_other_writers(self) -> None:
         with self._lock:
@@ -968,12 +968,12 @@ class KnowledgeBase:
         """Nearest chunks by cosine similarity (1 - Chroma's cosine distance)."""
         # No count() first: it cost more than the query at 50k chunks; Chroma caps n_results itself.
         self.refresh()
-        result = self._collection.query(
+        result = self._on_server(lambda: self._collection.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
             n_results=k,
             where=where or None,
             include=["distances"],
-        )
+        ))
         ids = result["ids"][0] if result["ids"] else []
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, result["distances"][0])]
 
@@ -982,7 +982,7 @@ class KnowledgeBase:
         ids: set[str] = set()
         offset = 0
         while True:
-            page = self._collection.get(where=where, include=[], limit=5000, offset=offset)
+            page = self._on_server(lambda: self._collection.get(where=where, include=[], limit=5000, offset=offset))
             if not page["ids"]:
                 return ids
             ids.update(page["ids"])

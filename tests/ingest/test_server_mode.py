@@ -301,3 +301,41 @@ def test_a_running_reader_of_an_embedded_store_sees_a_cli_ingest_without_restart
     assert not answer.refused and cited(answer) == {"院感防控.txt"}
     added = set(kb.all_chunk_ids()) - before
     assert added and added <= dense_ids(kb, "县医院院感防控环境卫生学监测")
+
+
+def test_a_server_that_stops_answering_fails_a_question_with_one_line(
+    settings: Settings, embedder: Embedder, tmp_path: Path
+) -> None:
+    """An instance opened while its server was up, asked after it went down: one line, no traceback."""
+    from assistant import Assistant, AssistantError
+
+    port = free_port()
+    path = tmp_path / "server"
+    path.mkdir()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path / "db"), "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        kb = KnowledgeBase(instance(settings, url, "qianxian", tmp_path / "d"), embedder)
+        assistant = Assistant(kb.settings, kb)
+        assistant.add_documents([write_notices(tmp_path / "docs", ["胸痛中心"])])
+        assert not assistant.ask("县医院胸痛中心建设有什么要求？").error
+    finally:
+        proc.kill()
+        proc.wait()
+    with pytest.raises(AssistantError) as err:
+        assistant.ask("县医院胸痛中心建设有什么要求？")
+    assert url in str(err.value) and "\n" not in str(err.value)
