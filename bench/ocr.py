@@ -188,6 +188,21 @@ def _first_rows(paragraphs: list[str], rows: int) -> list[str]:
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+_PAGES_RE = re.compile(r"(\d+)/(\d+) pages")
+
+
+def _pages_done(log: Path, total: int) -> int:
+    """The pages bar's count in the child's stderr so far (0 before its first page)."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(max(fh.seek(0, 2) - 4096, 0))
+            tail = _ANSI_RE.sub("", fh.read().decode("utf-8", errors="replace"))
+    except OSError:
+        return 0
+    found = [int(a) for a, b in _PAGES_RE.findall(tail) if int(b) == total]
+    return found[-1] if found else 0
+
+
 def _rss_kb(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -221,30 +236,35 @@ def big_scan(pages: int, dpi: int, rows: int | None) -> None:
         log = Path(tmp) / "stderr.txt"
         t0 = time.perf_counter()
         with open(log, "w") as err:
-            child = subprocess.Popen([str(REPO / ".venv/bin/qianxian"), "ingest", str(folder), "--json"],
+            # (no --json: it turns the progress display off)
+            child = subprocess.Popen([str(REPO / ".venv/bin/qianxian"), "ingest", str(folder)],
                                      stdout=subprocess.PIPE, stderr=err, text=True, env=env)
-            samples: list[tuple[float, int]] = []
+            samples: list[tuple[int, int]] = []  # (pages done so far by the bar, RSS kB)
             while child.poll() is None:
                 rss = _rss_kb(child.pid)
                 if rss:
-                    samples.append((time.perf_counter() - t0, rss))
+                    samples.append((_pages_done(log, pages), rss))
                 time.sleep(0.5)
             out = child.stdout.read() if child.stdout else ""
         seconds = time.perf_counter() - t0
-        report = json.loads(out) if out.strip().startswith("{") else {}
         frames = _ANSI_RE.sub("", log.read_text(errors="replace")).replace("\r", "\n").splitlines()
         bar = [line.strip() for line in frames if re.search(r"\d+/\d+", line) and "扫描件" in line]
+        files = [line.strip() for line in frames if line.strip().startswith("ingest") and "files" in line]
         print(f"- exit {child.returncode}, {seconds:.0f} s, {60 * pages / seconds:.1f} pages/min (model load and embedding "
-              f"included); chunks {report.get('chunks_added')}, failures {report.get('failures')}")
+              f"included); stdout: {' '.join(out.split())[:200]}")
         if samples:
-            quarter = max(len(samples) // 4, 1)
-            early = sorted(r for _, r in samples[:quarter])[len(samples[:quarter]) // 2]
-            late = sorted(r for _, r in samples[-quarter:])[len(samples[-quarter:]) // 2]
-            peak = max(r for _, r in samples)
-            print(f"- resident memory: median of the first quarter {early / 1024:.0f} MB, of the last quarter "
-                  f"{late / 1024:.0f} MB, peak {peak / 1024:.0f} MB")
+            def at(lo: int, hi: int) -> str:
+                values = [r for done, r in samples if lo <= done < hi]
+                return f"{max(values) / 1024:.0f}" if values else "-"
+
+            marks = [(1, 11), (11, 51), (51, pages), (pages, pages + 1)]
+            parts = ", ".join(f"pages {lo}-{min(hi, pages + 1) - 1}: {at(lo, hi)}" for lo, hi in marks[:-1])
+            print(f"- resident memory, highest while OCR was on (MB): {parts}; after the last page (embedding, "
+                  f"BM25, commit): {at(pages, pages + 1)}; peak {max(r for _, r in samples) / 1024:.0f}")
         for line in (bar[len(bar) // 10], bar[-1]) if bar else []:
-            print(f"- pages bar: `{line}`")
+            print(f"- pages bar: `{' '.join(line.split())}`")
+        if files:
+            print(f"- files bar at the end: `{' '.join(files[-1].split())}`")
 
 
 def main() -> None:
