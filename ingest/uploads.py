@@ -21,8 +21,15 @@ from ingest.documents import LoadError
 from ingest.loaders import decode_text
 from settings import Settings
 
-UPLOAD_KINDS = {".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html", ".txt": "text", ".md": "text"}
-KIND_NAMES = {"pdf": "PDF", "docx": "Word 文档（DOCX）", "html": "HTML 网页", "text": "文本"}
+UPLOAD_KINDS = {
+    ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html", ".txt": "text", ".md": "text",
+    ".doc": "word97", ".wps": "word97", ".ofd": "ofd", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
+}
+KIND_NAMES = {
+    "pdf": "PDF", "docx": "Word 文档（DOCX）", "html": "HTML 网页", "text": "文本", "word97": "Word 97–2003 / WPS 文档",
+    "ofd": "OFD 版式文件", "png": "PNG 图片", "jpeg": "JPEG 图片",
+}
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .doc and .wps are OLE compound files (or RTF)
 
 
 class UploadError(Exception):
@@ -60,16 +67,25 @@ def _decodes_as_text(data: bytes) -> bool:
 
 
 def sniff_kind(data: bytes) -> str | None:
-    """What the bytes are: pdf, docx, zip, html, text, or None (binary/unknown)."""
+    """What the bytes are: pdf, docx, word97 (.doc/.wps), ofd, png, jpeg, zip, html, text, or None."""
     head = data[:1024]
     if b"%PDF-" in head:
         return "pdf"
+    if head.startswith(_OLE_MAGIC) or head.startswith(b"{\\rtf"):
+        return "word97"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                return "docx" if "word/document.xml" in zf.namelist() else "zip"
+                names = zf.namelist()
         except zipfile.BadZipFile:
             return None
+        if "word/document.xml" in names:
+            return "docx"
+        return "ofd" if any(n.lower() == "ofd.xml" for n in names) else "zip"
     if _decodes_as_text(data):
         lowered = head.decode("utf-8", errors="ignore").lstrip("\ufeff \r\n\t").lower()
         if "<html" in lowered or "<!doctype html" in lowered:
@@ -82,7 +98,7 @@ def check_upload(name: str, data: bytes, max_bytes: int) -> str:
     """Refuse (UploadError) files that are too big, empty, unsupported or not what their extension says."""
     ext = Path(name).suffix.lower()
     if ext not in UPLOAD_KINDS:
-        raise UploadError(f"不支持的文件类型 {ext or '（无扩展名）'}，仅支持 PDF、DOCX、HTML、TXT、MD")
+        raise UploadError(f"不支持的文件类型 {ext or '（无扩展名）'}，仅支持 PDF、DOCX、DOC、WPS、OFD、HTML、TXT、MD、PNG、JPG")
     if len(data) > max_bytes:
         raise UploadError(f"文件过大（{len(data) / 1048576:.1f} MB），上限为 {max_bytes / 1048576:.0f} MB")
     if not data:
