@@ -134,7 +134,7 @@ def test_bad_inputs_exit_2_and_leave_stored_documents_alone(
     bad = {
         "corrupt.pdf": "corrupt PDF",
         "locked.pdf": "encrypted PDF: needs a password",
-        "scan.pdf": "no text layer: needs OCR",
+        "scan.pdf": "no text layer, and OCR recognised no text",  # a blank scan: OCR ran, found nothing
         "empty.txt": "empty file",
         "table.xls": "unsupported file type: .xls",
         "binary.txt": "undecodable text",
