@@ -154,12 +154,13 @@ def test_new_chat_clears(app_url, driver):
     WebDriverWait(driver, 10).until(lambda d: not d.find_elements(By.ID, "source-card-1"))
 
 
-REQUIREMENTS_SCREENSHOT = REPO / "docs" / "requirements-tab.png"
+# Written where CI keeps its artifacts; docs/requirements-tab.png (the README's) is a copy of one run.
+REQUIREMENTS_SCREENSHOT = REPO / "artifacts" / "requirements-tab.png"
 
 
 def test_requirements_tab_filter_open_a_row_and_set_a_status(app_url, driver):
     """The 要求清单 tab: search and filter, click a row to see the passage with the requirement
-    highlighted in the sources card, set a status and a note; saved as the docs/ screenshot."""
+    highlighted in the sources card, set a status and a note; saved as a screenshot in artifacts/."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.common.exceptions import StaleElementReferenceException
