@@ -56,28 +56,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Chroma server (the `chroma` CLI of the venv), answering its heartbeat."""
+def start_chroma(path: Path) -> tuple[subprocess.Popen, str]:
+    """A real Chroma server (the `chroma` CLI of the venv) on a free port, once it answers its heartbeat."""
     port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
     log = (path / "server.log").open("w")
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path / "db"), "--host", "127.0.0.1",
          "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
     )
+    log.close()  # the child keeps its own descriptor
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
             with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as reply:
                 if reply.status == 200:
-                    break
+                    return proc, url
         except OSError:
             pass
         assert proc.poll() is None and time.monotonic() < deadline, (path / "server.log").read_text()[-2000:]
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the module's tests (each uses a collection of its own)."""
+    proc, url = start_chroma(tmp_path_factory.mktemp("chroma-server"))
     yield url
     proc.terminate()
     try:
@@ -85,7 +90,6 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    log.close()
 
 
 @pytest.fixture
@@ -309,26 +313,9 @@ def test_a_server_that_stops_answering_fails_a_question_with_one_line(
     """An instance opened while its server was up, asked after it went down: one line, no traceback."""
     from assistant import Assistant, AssistantError
 
-    port = free_port()
-    path = tmp_path / "server"
-    path.mkdir()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path / "db"), "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    url = f"http://127.0.0.1:{port}"
+    (tmp_path / "server").mkdir()
+    proc, url = start_chroma(tmp_path / "server")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
         kb = KnowledgeBase(instance(settings, url, "qianxian", tmp_path / "d"), embedder)
         assistant = Assistant(kb.settings, kb)
         assistant.add_documents([write_notices(tmp_path / "docs", ["胸痛中心"])])
