@@ -22,6 +22,7 @@ from ingest.knowledge_base import KnowledgeBase, KnowledgeBaseError
 from ingest.loaders import load_file
 from ingest.pipeline import ingest_paths
 from settings import Settings
+from kbprobe import committed_names
 
 
 TOPICS = ["胸痛中心", "卒中中心", "创伤中心", "院感防控", "病案质量", "药事管理"]
@@ -103,13 +104,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(
         while committed < 1:
             assert proc.poll() is None, f"ingest ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
             assert time.monotonic() < deadline, "no document committed in time"
-            db = killed_dir / "kb.sqlite"
-            if db.exists():
-                try:
-                    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as con:
-                        committed = con.execute("SELECT COUNT(*) FROM names").fetchone()[0]
-                except sqlite3.OperationalError:  # not created yet, or locked for a moment
-                    pass
+            committed = committed_names(killed_dir)
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
     finally:
@@ -164,17 +159,6 @@ def test_orphan_vectors_are_removed_by_the_next_writer(settings: Settings, embed
 # ------------------------------------------------------------------------------- one writer, many readers
 
 
-def _committed(data_dir: Path) -> int:
-    db = data_dir / "kb.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as con:
-            return con.execute("SELECT COUNT(*) FROM names").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet, or locked for a moment
-        return 0
-
-
 def test_a_reader_opening_during_an_ingest_destroys_nothing(
     settings: Settings, embedder: Embedder, cache_dir: Path, tmp_path: Path
 ) -> None:
@@ -191,7 +175,7 @@ def test_a_reader_opening_during_an_ingest_destroys_nothing(
     opens = 0
     deadline = time.monotonic() + 300
     try:
-        while _committed(data) < 1:
+        while committed_names(data) < 1:
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
             time.sleep(0.05)
         while proc.poll() is None and time.monotonic() < deadline:
@@ -241,7 +225,7 @@ def test_two_ingests_are_serialised(settings: Settings, embedder: Embedder, cach
     outs = [p.communicate(timeout=300) for p in waiting]
     holder.close()
     assert busy.returncode == 1 and "another process is writing" in busy.stderr and busy.stdout == ""
-    assert _committed(shared.data_path) == n
+    assert committed_names(shared.data_path) == n
     assert all(p.returncode == 0 for p in waiting), [err[-1000:] for _, err in outs]
     reports = sorted((json.loads(out)["files"] for out, _ in outs), key=lambda r: r["added"])
     assert (reports[0]["added"], reports[0]["unchanged"], reports[1]["added"]) == (0, n, n)  # embedded once

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from ingest.embeddings import Embedder
 from ingest.knowledge_base import KnowledgeBase, KnowledgeBaseError, WriterBusy
 from ingest.pipeline import ingest_paths
 from settings import Settings
+from kbprobe import committed_names
 
 # Each fact is something the extractive answer can quote for a 多久 question.
 FACTS = {
@@ -120,17 +120,6 @@ def qianxian(*args: str) -> list[str]:
 
 def cited(answer) -> set[str]:
     return {c.doc for c in answer.citations}
-
-
-def committed_names(data_dir: Path) -> int:
-    db = data_dir / "kb.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as con:
-            return con.execute("SELECT COUNT(*) FROM names").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet, or locked for a moment
-        return 0
 
 
 def dense_ids(kb: KnowledgeBase, text: str) -> set[str]:
