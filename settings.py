@@ -319,6 +319,21 @@ class RequirementsSettings(BaseModel):
     )
 
 
+class StudySettings(BaseModel):
+    """Study mode (study/): practice items generated from the documents, and each trainee's progress."""
+
+    default_n: int = Field(10, ge=1, le=200, description="Items in a session when the count is not given.")
+    max_n: int = Field(200, ge=1, description="Most items one session may ask for (CLI --n, the 学习 tab).")
+    weak_weight: float = Field(
+        3.0, ge=1.0, description="How much more likely an item from a section the trainee missed before is drawn "
+        "than one from a section never missed (a section's weight grows from 1 to this with its miss rate).",
+    )
+    seen_weight: float = Field(
+        0.5, gt=0, le=1.0, description="Relative weight of an item the trainee already answered correctly "
+        "(below 1: new items come first, yet a short corpus still fills a session).",
+    )
+
+
 class UISettings(BaseModel):
     """The Gradio app."""
 
@@ -353,6 +368,7 @@ class Settings(BaseSettings):
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
     requirements: RequirementsSettings = Field(default_factory=RequirementsSettings)
+    study: StudySettings = Field(default_factory=StudySettings)
     ui: UISettings = Field(default_factory=UISettings)
 
     @classmethod
