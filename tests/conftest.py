@@ -54,3 +54,22 @@ def news_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(SEEDS / "news", root / "news")
     shutil.copy(SEEDS / "manifest.json", root / "manifest.json")
     return root
+
+
+@pytest.fixture(scope="session")
+def shipped_settings(base_settings: Settings, embedder, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose data dir holds the whole shipped corpus (19 documents), ingested once per session.
+
+    Read-only for the tests that share it (the assistant's refusal tests, study mode): a test that
+    writes (progress, statuses) copies the data dir first (`shutil.copytree`)."""
+    from ingest.knowledge_base import KnowledgeBase
+    from ingest.pipeline import ingest_paths
+
+    settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("shipped")})
+    kb = KnowledgeBase(settings, embedder)
+    try:
+        report = ingest_paths(kb, [SEEDS], show_progress=False)
+    finally:
+        kb.close()
+    assert not report.failures and report.added == 19, report.failures
+    return settings
