@@ -114,13 +114,18 @@ def _connect(settings: Settings) -> Iterator[sqlite3.Connection]:
     """One connection per operation (safe from any UI thread); WAL so readers never wait for a writer;
     a busy timeout so two trainees answering at the same moment both get recorded."""
     path = store_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise StudyError(f"{path}: 学习进度无法打开（{exc}）") from exc
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=30000")
         db.executescript(_SCHEMA)
         yield db
+    except sqlite3.Error as exc:  # a read-only or damaged file: one line, never a traceback in the UI
+        raise StudyError(f"{path}: 学习进度无法读写（{exc}）") from exc
     finally:
         db.close()
 

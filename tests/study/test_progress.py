@@ -147,3 +147,14 @@ def test_several_ui_threads_record_at_once_and_nothing_is_lost(study_settings: S
         got = summary(s, f"学员{k}")
         assert (got.attempts, got.correct, got.items_seen) == (25, 9, 25)
     assert len(users(s)) == 8
+
+
+def test_a_damaged_store_is_one_message_not_a_traceback(study_settings: Settings) -> None:
+    path = store_path(study_settings)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a database" * 100)
+    with pytest.raises(StudyError) as exc:
+        record(study_settings, "张三", item(1), True)
+    assert str(exc.value).startswith(f"{path}: 学习进度无法读写（")
+    with pytest.raises(StudyError):
+        summary(study_settings, "张三")
