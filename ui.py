@@ -5,7 +5,7 @@
 
 The API endpoint `/ask` (INTERFACES.md) takes `question: str, history: list[{role, content}] | None`
 and returns the Answer JSON in one gr.JSON output. Every other event is private (internal to the page),
-except `/upload`, `/ingest_status` and the requirements tab's endpoints, callable but undocumented
+except `/upload`, `/ingest_status` and the requirements and study tabs' endpoints, callable but undocumented
 (tests and scripts use them).
 """
 
@@ -19,7 +19,7 @@ import gradio as gr
 
 from assistant import Assistant, AssistantError
 from settings import Settings, configure_offline
-from tabs import chat, documents, requirements
+from tabs import chat, documents, requirements, study
 from tabs.render import CSS
 from tabs.state import AppState
 
@@ -39,7 +39,7 @@ def _theme() -> gr.themes.Base:
 
 def launch_options() -> dict[str, Any]:
     """theme/css for launch() (Gradio 6 takes them there, not in Blocks())."""
-    return {"theme": _theme(), "css": CSS}
+    return {"theme": _theme(), "css": CSS + study.CSS}
 
 
 class QianxianApp(gr.Blocks):
@@ -63,6 +63,8 @@ def build_app(source: Assistant | AppState) -> gr.Blocks:
                 chat_tab = chat.build(state, names)
             with gr.Tab("要求清单", id="requirements", elem_id="requirements-tab"):
                 requirements.build(app, state, kb_changed)
+            with gr.Tab("学习", id="study", elem_id="study-tab"):
+                study.build(app, state, kb_changed)
             with gr.Tab("文档管理", id="docs"):
                 documents.build(app, state, names, chat_tab.doc_filter, kb_changed)
         chat.add_ask_api(state)
