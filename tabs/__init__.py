@@ -6,4 +6,5 @@
     chat.py          问答: the streamed chat, its settings, the sources panel, the `/ask` API handler
     documents.py     文档管理: upload, progress, the corpus table, delete
     requirements.py  要求清单: the filterable checklist, statuses and notes, exports, progress
+    study.py         学习: practice items one at a time, feedback with the cited passage, score, review, 再练错题
 """
