@@ -1,0 +1,211 @@
+"""What a practice item can test in a provision: figures, time limits, periods, named bodies, list items.
+
+A provision states a few things a trainee must remember exactly: a quantity with its unit
+(「不少于六个月」, 「400毫升」), a time limit (「二十四小时内」), a period (「每半年」), the body that acts
+(「国务院卫生行政部门」), or the members of a list (「甲类传染病是指：鼠疫、霍乱。」). This module finds
+them verbatim (their span in the text) together with a normalised value, so that items can blank
+them, compare them across the corpus (distractors of the same kind) and change them (perturbations).
+
+The units of measure and of time are the requirements checklist's (ingest/requirements.py): the
+same concept, one list. Chinese numerals are read with cn2an (「二十四」 = 24, 「两」 = 2).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import cn2an
+
+# The units the checklist reads figures and time limits with (one list for the product).
+from ingest.requirements import _FIGURE_UNIT as FIGURE_UNIT  # noqa: PLC2701 (shared word list)
+from ingest.requirements import _TIME_UNIT as TIME_UNIT  # noqa: PLC2701
+
+# A number: digits, or a run of Chinese numerals (not 〇: 「二〇一九年」 is a year). A lone 百/千/万
+# is a word (「百家」), not a number.
+_CN_DIGITS = "一二三四五六七八九十百千万两"
+_NUM = rf"(?:\d+(?:\.\d+)?|[{_CN_DIGITS}]{{2,6}}|[一二三四五六七八九十两](?:点[一二三四五六七八九]+)?)"
+# Not inside a longer number, an ordinal (第三十日), a date (5月1日) or a compound (统一、同一日).
+_BEFORE = r"(?<![\d.第月〇零统同唯万千百十九八七六五四三二一两逐单])"
+_QUANTITY_RE = re.compile(rf"{_BEFORE}({_NUM})\s*({FIGURE_UNIT})")
+_WITHIN_RE = re.compile(rf"{_BEFORE}({_NUM})\s*({TIME_UNIT})(以内|内)")
+_PERIOD_RE = re.compile(rf"每(半年|季度|(?:{_NUM})?\s*(?:{TIME_UNIT}))(?![度前后内])")
+# Counting units whose 「一」 is an article (「指定一名工作人员」), not a figure worth testing.
+_COUNT_UNITS = frozenset({"名", "人", "人次", "家", "所", "台", "张", "辆", "床"})
+TIME_UNITS = frozenset(u for u in TIME_UNIT.split("|"))
+_UNIT_CANON = {"天": "日", "个月": "月", "个工作日": "工作日"}
+
+# A named body: the heads of the organisations that act in laws and 公文 (a subset of the
+# checklist's actor heads: people and categories of people are not bodies).
+BODY_HEADS = ("委员会", "人民政府", "部门", "机关", "机构", "中心", "血站", "卫生院", "医院", "单位", "协会", "企业")
+# A noun phrase that only points back or generalises (「该机构」「有关部门」「其他单位」) is no name.
+_GENERIC_START_RE = re.compile(r"^(?:本|该|其|此|有关|相关|其他|其它|上述|前款|各|任何|所在|同级|上级|下级|上一级|下列|以下)")
+_COORDINATION_RE = re.compile(r"[、和与及或，,]")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A figure, time limit or period found verbatim in a text."""
+
+    start: int
+    end: int
+    text: str  # verbatim: 「六个月」「二十四小时内」「每半年」
+    kind: str  # figure | deadline | period
+    value: float | None  # the number (None for a period without one: 每年 counts 1)
+    unit: str  # canonical unit: 日 for 天, 月 for 个月
+    chinese: bool  # written in Chinese numerals (a changed value is written the same way)
+
+    @property
+    def key(self) -> tuple[str, str, float | None]:
+        """What two mentions share when they state the same thing (「6个月」 = 「六个月」)."""
+        return (self.kind, self.unit, self.value)
+
+
+def number_value(text: str) -> float | None:
+    """A numeral's value: digits or Chinese numerals (「二十四」 → 24, 「两」 → 2, 「零点五」 → 0.5)."""
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    try:
+        return float(cn2an.cn2an(text.replace("两", "二"), "strict"))
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def write_number(value: float, chinese: bool) -> str:
+    """A value written the way the provision writes its numbers (digits, or Chinese numerals)."""
+    if value == int(value):
+        value = int(value)
+    return cn2an.an2cn(value) if chinese else str(value)
+
+
+def canonical_unit(unit: str) -> str:
+    return _UNIT_CANON.get(unit, unit)
+
+
+def quantities(text: str) -> list[Quantity]:
+    """Every figure, time limit and period in the text, in order, not overlapping (a time limit
+    wins over the figure inside it, a period over its count)."""
+    found: list[Quantity] = []
+    for m in _WITHIN_RE.finditer(text):
+        value = number_value(m.group(1))
+        if value is not None:
+            found.append(Quantity(m.start(), m.end(), m.group(0), "deadline", value, canonical_unit(m.group(2)),
+                                  not m.group(1)[0].isdigit()))
+    for m in _PERIOD_RE.finditer(text):
+        body = m.group(1).replace(" ", "")
+        num = re.match(rf"{_NUM}", body)
+        value = number_value(num.group(0)) if num else None
+        unit = canonical_unit(body[num.end():] if num else body)
+        found.append(Quantity(m.start(), m.end(), m.group(0), "period", value, unit, bool(num) and not body[0].isdigit()))
+    for m in _QUANTITY_RE.finditer(text):
+        value = number_value(m.group(1))
+        unit = m.group(2)
+        if value is None or (unit == "年" and value >= 1000):  # a year, not a duration
+            continue
+        chinese = not m.group(1)[0].isdigit()
+        if value == 1 and chinese and unit in _COUNT_UNITS:
+            continue
+        found.append(Quantity(m.start(), m.end(), m.group(0), "figure", value, canonical_unit(unit), chinese))
+    found.sort(key=lambda q: (q.start, -(q.end - q.start)))
+    out: list[Quantity] = []
+    for q in found:
+        if out and q.start < out[-1].end:
+            continue
+        out.append(q)
+    return out
+
+
+def normalise(text: str) -> str:
+    """What two spellings of the same answer share: NFKC, no spaces or punctuation, digits for
+    Chinese numerals (「二十四小时内」 = 「24 小时内」). Only numeral runs are converted (cn2an on
+    each run): both sides of a comparison go through the same function, so a word holding a
+    numeral character (统一) stays comparable."""
+    text = _NUMERAL_RUN_RE.sub(_digits, unicodedata.normalize("NFKC", text))
+    return _NOISE_RE.sub("", text).lower()
+
+
+# spaces and punctuation; a share's % and a decimal point between digits stay
+_NOISE_RE = re.compile(r"(?<!\d)\.|\.(?!\d)|[^\w%‰.]|_")
+_NUMERAL_RUN_RE = re.compile(r"[一二三四五六七八九十百千万两零〇]+(?:点[一二三四五六七八九零〇]+)?")
+
+
+def _digits(match: re.Match[str]) -> str:
+    value = number_value(match.group(0))
+    if value is None:
+        return match.group(0)
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def is_body(phrase: str) -> bool:
+    """A named body: one organisation (not a list of them), named specifically, with a body head."""
+    if not 4 <= len(phrase) <= 24 or _COORDINATION_RE.search(phrase) or _GENERIC_START_RE.match(phrase):
+        return False
+    return phrase.endswith(BODY_HEADS) and "的" not in phrase
+
+
+_LEVEL_RE = re.compile(
+    r"^(?:国务院|中央|国家|全国|省、自治区、直辖市|省级|省|自治区|直辖市|设区的市级?|市、区|市级|市|区|县级以上地方|县级以上|县级|"
+    r"乡镇|乡、镇|地方各级|地方|各级|本级|本市|本省|人民政府|政府|所在地|当地)+"
+)
+
+
+def body_core(phrase: str) -> str:
+    """A body's function without its level (「县级以上地方人民政府卫生行政部门」 → 「卫生行政部门」)."""
+    core = _LEVEL_RE.sub("", phrase)
+    return core or phrase
+
+
+def same_function(a: str, b: str) -> bool:
+    """Whether two bodies may be the same office under two names or at two levels: their functions
+    start with the same word (「卫生行政部门」 and 「卫生健康主管部门」). Such a pair is never a
+    distractor for the other, nor a sibling to swap in (it could also be right)."""
+    return cores_overlap(body_core(a), body_core(b))
+
+
+def cores_overlap(ca: str, cb: str) -> bool:
+    """`same_function` on functions already stripped of their level (`body_core`)."""
+    return ca[:2] == cb[:2] or ca in cb or cb in ca
+
+
+# --- inline lists --------------------------------------------------------------------------------
+
+# 「甲类传染病是指：鼠疫、霍乱。」「…包括：A、B、C等。」: a lead naming a class, and its members.
+_INLINE_LIST_RE = re.compile(
+    r"(?P<lead>[^，。；：:、]{2,24}?)(?P<verb>是指|包括|分为|主要有|主要包括)[:：]?(?P<items>[^。；：:]+)"
+)
+_ITEM_MAX = 14
+
+
+@dataclass(frozen=True)
+class InlineList:
+    """A lead and the members it lists, each member with its span in the text."""
+
+    start: int
+    end: int
+    lead: str  # 「甲类传染病」
+    members: tuple[tuple[int, int, str], ...]
+
+
+def inline_lists(text: str) -> list[InlineList]:
+    """Lists written in one sentence: the members of the first clause after the lead, split at 、
+    (a clause that carves out an exception, 「除霍乱…以外的感染性腹泻病」, is not a member)."""
+    out: list[InlineList] = []
+    for m in _INLINE_LIST_RE.finditer(text):
+        items_start = m.start("items")
+        first_clause = re.split(r"[，,]", m.group("items"))[0]
+        members: list[tuple[int, int, str]] = []
+        pos = items_start
+        for raw in first_clause.split("、"):
+            piece = raw.strip()
+            start = text.find(piece, pos) if piece else -1
+            pos += len(raw) + 1
+            if piece.endswith("等"):
+                piece = piece[:-1]
+            if not piece or start < 0 or len(piece) > _ITEM_MAX or re.search(r"除|以外|其他|其它|的$", piece):
+                continue
+            members.append((start, start + len(piece), piece))
+        if len(members) >= 2:
+            lead = re.sub(r"^(?:本法|本条例|本规定|本办法)(?:规定|所称)?的?", "", m.group("lead").strip())
+            out.append(InlineList(m.start(), m.end(), lead, tuple(members)))
+    return out
