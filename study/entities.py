@@ -28,9 +28,13 @@ _CN_DIGITS = "一二三四五六七八九十百千万两"
 _NUM = rf"(?:\d+(?:\.\d+)?|[{_CN_DIGITS}]{{2,6}}|[一二三四五六七八九十两](?:点[一二三四五六七八九]+)?)"
 # Not inside a longer number, an ordinal (第三十日), a date (5月1日) or a compound (统一、同一日).
 _BEFORE = r"(?<![\d.第月〇零统同唯万千百十九八七六五四三二一两逐单])"
-_QUANTITY_RE = re.compile(rf"{_BEFORE}({_NUM})\s*({FIGURE_UNIT})")
+# 「上一年度」 is a calendar year, not a duration: 年 before 度 is no figure.
+_QUANTITY_RE = re.compile(rf"{_BEFORE}({_NUM})\s*({FIGURE_UNIT})(?!度)")
 _WITHIN_RE = re.compile(rf"{_BEFORE}({_NUM})\s*({TIME_UNIT})(以内|内)")
-_PERIOD_RE = re.compile(rf"每(半年|季度|(?:{_NUM})?\s*(?:{TIME_UNIT}))(?![度前后内])")
+# 「每年1月1日」「每年年底前」 name a date each year, not how often something is done.
+_PERIOD_RE = re.compile(rf"每(半年|季度|(?:{_NUM})?\s*(?:{TIME_UNIT}))(?![度前后内底末初\d一二三四五六七八九十年月])")
+# The upper end of a range (「三至九人」): blanked alone it reads as a different figure.
+RANGE_BEFORE_RE = re.compile(rf"{_NUM}(?:{FIGURE_UNIT})?(?:至|到|-|－|～|~)$")
 # Counting units whose 「一」 is an article (「指定一名工作人员」), not a figure worth testing.
 _COUNT_UNITS = frozenset({"名", "人", "人次", "家", "所", "台", "张", "辆", "床"})
 TIME_UNITS = frozenset(u for u in TIME_UNIT.split("|"))
@@ -42,6 +46,8 @@ BODY_HEADS = ("委员会", "人民政府", "部门", "机关", "机构", "中心
 # A noun phrase that only points back or generalises (「该机构」「有关部门」「其他单位」) is no name.
 _GENERIC_START_RE = re.compile(r"^(?:本|该|其|此|有关|相关|其他|其它|上述|前款|各|任何|所在|同级|上级|下级|上一级|下列|以下)")
 _COORDINATION_RE = re.compile(r"[、和与及或，,]")
+# A phrase that starts with a negation or a verb describes a body (「无医疗机构」「取得许可的单位」).
+_NOT_A_NAME_RE = re.compile(r"^(?:无|非|未|不|取得|经|设置|设立|依法|具有|具备|承担|从事|负责|被)")
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,19 @@ def write_number(value: float, chinese: bool) -> str:
     if value == int(value):
         value = int(value)
     return cn2an.an2cn(value) if chinese else str(value)
+
+
+def write_quantity(value: float, like: str, chinese: bool) -> str | None:
+    """A quantity written like `like` (its unit and suffix as written) with another value:
+    「六个月」 with 3 → 「三个月」; 2 before 个 is 「两」 (「两个月」, not 「二个月」)."""
+    numeral = re.match(r"\d+(?:\.\d+)?|[一二三四五六七八九十百千万两点]+", like)
+    if numeral is None:
+        return None
+    rest = like[numeral.end():]
+    written = write_number(value, chinese)
+    if chinese and written == "二" and rest.startswith("个"):
+        written = "两"
+    return written + rest
 
 
 def canonical_unit(unit: str) -> str:
@@ -138,8 +157,13 @@ def _digits(match: re.Match[str]) -> str:
 
 
 def is_body(phrase: str) -> bool:
-    """A named body: one organisation (not a list of them), named specifically, with a body head."""
+    """A named body: one organisation (not a list of them), named specifically, with a body head,
+    written in plain characters (a subject cut inside a quoted name, 「取得《医疗机构」, is none)."""
     if not 4 <= len(phrase) <= 24 or _COORDINATION_RE.search(phrase) or _GENERIC_START_RE.match(phrase):
+        return False
+    if not re.fullmatch(r"[\u4e00-\u9fff]+", phrase) or _NOT_A_NAME_RE.match(phrase):
+        return False
+    if _GENERIC_START_RE.match(body_core(phrase)):  # 「国务院有关部门」: a level, then no name
         return False
     return phrase.endswith(BODY_HEADS) and "的" not in phrase
 

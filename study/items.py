@@ -19,7 +19,8 @@ from ingest.structure import ARTICLE_RE, NUMBERED_MARK_RE, answer_units, split_s
 from settings import Settings
 from study import corpus as store
 from study.entities import (InlineList, Quantity, body_core, cores_overlap, inline_lists, is_body, normalise, quantities,
-                            same_function, write_number)
+                            same_function, write_quantity)
+from study.entities import BODY_HEADS, RANGE_BEFORE_RE
 from study.perturb import Perturbation, change_number, change_period, flip_modal, swap_subject
 
 ITEM_TYPES = ("cloze", "tf", "mc")
@@ -83,14 +84,19 @@ BLANK = "____"
 GENERATOR_VERSION = "1"  # part of every id: items made by changed rules are new items
 LETTERS = "ABCD"
 # A provision that points back at another (「前款规定的…」「该机构…」) cannot be read on its own.
-_DEPENDENT_RE = re.compile(r"^(?:前款|前两款|前三款|前项|前款所列|上述|该|其|此|本款|依照前款|依照本条)")
-_STATEMENT_MAX = 160  # a tf statement a trainee can read at once
-_UNIT_MAX = 220  # a cloze sentence (longer ones are cut to the clause around the blank)
+# So does a closing delegation (「具体办法由…规定」: the 办法 of the sentence before).
+_DEPENDENT_RE = re.compile(r"^(?:前款|前两款|前三款|前项|前款所列|上述|该|其|此|本款|依照前款|依照本条|具体(?:管理|实施)?(?:办法|标准|规定))")
+_STATEMENT_MAX = 160
+_MC_RATIO = 5.0  # a figure's distractors lie within this factor of it  # a tf statement a trainee can read at once
+_SHOWN_MAX = 150  # a blanked sentence (longer ones are cut to the clause around the blank)
 _TRUE_WORDS = {"true", "t", "对", "正确", "是", "√", "✓", "✔", "yes", "y", "1"}
 _FALSE_WORDS = {"false", "f", "错", "错误", "否", "×", "✗", "✘", "x", "no", "n", "0"}
 # Where a named body's phrase may start or end in a sentence (not inside a longer name).
 _BODY_BEFORE_RE = re.compile(r"(?:^|[，、；：:（(“\s]|由|向|对|经|和|与|及|或|的|将|把|在|会同|报告|通知|报经|报请|授权|委托|请求|指定|组织|协助|配合)$")
 _BODY_AFTER_RE = re.compile(r"^(?!人员|工作人员|负责人|及其|等|所属|内部|主要负责人|的[^，。；]{0,4}(?:人员|负责人))")
+# One member of a list of bodies (「A、____、C应当」) could be any of them: never blanked.
+_COORDINATED_BEFORE_RE = re.compile(r"(?:、|和|与|及|或|以及|或者)$")
+_COORDINATED_AFTER_RE = re.compile(r"^(?:、|和|与|及|或|以及|或者|等)")
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class _Provision:
     start: int  # the tested part's span in the chunk text (the sentence, or the item)
     end: int
     lead: str | None  # the list's lead sentence for an item (shown above it)
+    cut_before: bool = False  # a long sentence narrowed to the clause that holds the blank
+    cut_after: bool = False
 
     @property
     def text(self) -> str:
@@ -249,20 +257,51 @@ def _display_with_blank(blank: _Blank) -> str:
     return shown[:a] + BLANK + shown[b:]
 
 
+def _narrowed(blank: _Blank) -> _Blank:
+    """A long provision (a penalty article's one sentence of 300 characters) shown as the ；-clause
+    that holds the blank, marked 「……」 where it was cut; the article is still named."""
+    p = blank.provision
+    if len(p.display) <= _SHOWN_MAX or blank.kind == "enumeration_item":
+        return blank  # a list item is blanked among all its siblings, or not at all
+    text = p.chunk.text
+    base = p.start + p.article_cut
+    end = p.end
+    stops = [base] + [base + m.end() for m in re.finditer(r"；", text[base:end])] + [end]
+    after = next(at for at in stops if at >= blank.end)
+    end = after
+    starts = [at for at in stops if at <= blank.start]
+    start = starts[-1]
+    for earlier in reversed(starts[:-1]):  # the clauses before it too, while the whole stays short
+        if end - earlier > _SHOWN_MAX:
+            break
+        start = earlier
+    narrowed = _Provision(p.chunk, start, end, p.lead, start > p.start + p.article_cut, end < p.end)
+    return _Blank(narrowed, blank.start, blank.end, blank.kind, blank.quantity)
+
+
+def _prompt_text(blank: _Blank) -> str:
+    p = blank.provision
+    shown = _display_with_blank(blank)
+    if p.cut_before:
+        shown = f"{p.lead}\n……{shown[p.body_offset:]}" if p.lead else f"……{shown}"
+    return shown + ("……" if p.cut_after else "")
+
+
 def _clear(blank: _Blank) -> bool:
     """The answer is in the tested part, named once in what the prompt shows (else the prompt
     gives it away or the blank is ambiguous), and the sentence stands on its own."""
     p = blank.provision
     if not (p.start + p.article_cut <= blank.start and blank.end <= p.end):
         return False
-    if _DEPENDENT_RE.match(_strip_article(p.text)) or len(p.display) > _UNIT_MAX:
+    if _DEPENDENT_RE.match(_strip_article(p.text)) or len(p.display) > _SHOWN_MAX:
         return False
     return _occurrences(blank.answer, p.display) == 1
 
 
 def _quantity_blanks(p: _Provision) -> list[_Blank]:
     base = p.start
-    return [_Blank(p, base + q.start, base + q.end, q.kind, q) for q in quantities(p.text)]
+    return [_Blank(p, base + q.start, base + q.end, q.kind, q) for q in quantities(p.text)
+            if not RANGE_BEFORE_RE.search(p.text[: q.start])]
 
 
 def _body_blanks(p: _Provision, bodies: Sequence[str]) -> list[_Blank]:
@@ -276,8 +315,9 @@ def _body_blanks(p: _Provision, bodies: Sequence[str]) -> list[_Blank]:
             end = at + len(body)
             if not any(at < e and end > s for s, e in taken):
                 taken.append((at, end))
-                if _BODY_BEFORE_RE.search(_strip_article(text[:at]) if at else "") or at == p.article_cut:
-                    if _BODY_AFTER_RE.match(text[end:]):
+                before = text[p.article_cut : at]
+                if (not before or _BODY_BEFORE_RE.search(before)) and not _COORDINATED_BEFORE_RE.search(before):
+                    if _BODY_AFTER_RE.match(text[end:]) and not _COORDINATED_AFTER_RE.match(text[end:]):
                         out.append(_Blank(p, p.start + at, p.start + end, "body"))
             at = text.find(body, end)
     return out
@@ -320,7 +360,7 @@ def _numbered_item_blanks(chunk: Chunk) -> list[_Blank]:
 
 def _cloze(doc: store.Document, blank: _Blank) -> Item:
     p = blank.provision
-    prompt = f"{_where(doc, p.chunk)}：{_display_with_blank(blank)}"
+    prompt = f"{_where(doc, p.chunk)}：{_prompt_text(blank)}"
     return Item(
         id=_item_id(p.chunk, p.display, "cloze", blank.answer, str(blank.start)), type="cloze", prompt=prompt,
         answer=blank.answer, source=_source(doc, p.chunk, blank.start, blank.end),
@@ -341,31 +381,33 @@ def _quantity_distractors(q: Quantity, passage: str, idx: _Index, rng: random.Ra
         return rng.sample(sorted(pool), 3)
     values = [v for v in idx.quantities.get((q.kind, q.unit), {}) if v is not None and v != q.value
               and (q.kind, q.unit, v) not in stated and ("figure" if q.kind == "deadline" else "deadline", q.unit, v) not in stated]
-    if len(values) < 3 or q.value is None:
+    if q.value is None or q.value <= 0:
         return None
-    values.sort(key=lambda v: (abs(math.log(v / q.value)) if v > 0 and q.value > 0 else 99, v))
-    chosen = rng.sample(values[:6], 3)
-    numeral = re.match(r"\d+(?:\.\d+)?|[一二三四五六七八九十百千万两点]+", q.text)
-    if numeral is None:
+    # within a factor of ten: 「两年」 against 「三十年」 is no choice a trainee weighs
+    values = sorted((v for v in values if 0 < v and 1 / _MC_RATIO <= v / q.value <= _MC_RATIO),
+                    key=lambda v: (abs(math.log(v / q.value)), v))
+    if len(values) < 3:
         return None
-    return [write_number(v, q.chinese) + q.text[numeral.end():] for v in chosen]
+    written = [write_quantity(v, q.text, q.chinese) for v in rng.sample(values[:6], 3)]
+    return [w for w in written if w] if all(written) else None
 
 
-def _body_distractors(answer: str, passage: str, named: list[str], idx: _Index, rng: random.Random) -> list[str] | None:
+def _body_distractors(answer: str, passage: str, named: list[str], doc_bodies: Collection[str], idx: _Index,
+                      rng: random.Random) -> list[str] | None:
     """Three other bodies the corpus obliges, none named in the passage, none possibly the same
-    office as the answer or as each other (「卫生行政部门」 vs 「卫生健康主管部门」)."""
-    head = next((h for h in ("部门", "机关", "机构", "中心", "委员会", "人民政府", "单位") if answer.endswith(h)), None)
+    office as the answer or as each other (「卫生行政部门」 vs 「卫生健康主管部门」). The same
+    document's bodies first, then those with the same head (部门 for a 部门), then any."""
     cores = idx.cores
     answer_core = body_core(answer)
+    if answer_core == answer and _LEVEL_ONLY_RE.search(answer):
+        return None  # 「县级以上人民政府」: only its level tells it from another government
     named_cores = [cores[x] for x in named]
     pool = [b for b in idx.bodies if b not in passage and not cores_overlap(cores[b], answer_core)
-            and not any(cores_overlap(cores[b], c) for c in named_cores)]
-    same_head = sorted(b for b in pool if head and b.endswith(head))
-    rng.shuffle(same_head)
-    others = sorted(b for b in pool if b not in same_head)
-    rng.shuffle(others)
+            and not any(cores_overlap(cores[b], c) for c in named_cores) and not _LEVEL_ONLY_RE.search(cores[b])]
+    group = _body_group(answer)
+    ranked = sorted(pool, key=lambda b: (_body_group(b) != group, b not in doc_bodies, rng.random()))
     chosen: list[str] = []
-    for b in same_head + others:
+    for b in ranked:
         if not any(cores_overlap(cores[b], cores[c]) for c in chosen):
             chosen.append(b)
         if len(chosen) == 3:
@@ -373,12 +415,24 @@ def _body_distractors(answer: str, passage: str, named: list[str], idx: _Index, 
     return None
 
 
+# Kinds of body a distractor should share with the answer (an office for an office).
+_BODY_GROUPS = (("部门", "机关", "人民政府", "委员会"), ("机构", "中心", "血站", "卫生院", "医院"), ("单位", "企业", "协会"))
+
+
+def _body_group(body: str) -> int:
+    return next((i for i, heads in enumerate(_BODY_GROUPS) if body.endswith(heads)), len(_BODY_GROUPS))
+
+
+# A government named only by its level (「市人民政府」「县级以上地方人民政府」).
+_LEVEL_ONLY_RE = re.compile(r"^(?:[^部机中委]*人民政府|[^部机中委]*政府)$")
+
+
 def _mc(doc: store.Document, blank: _Blank, distractors: list[str], rng: random.Random,
         prompt: str | None = None, meta: dict[str, Any] | None = None) -> Item:
     p = blank.provision
     choices = [blank.answer, *distractors]
     rng.shuffle(choices)
-    prompt = prompt or f"{_where(doc, p.chunk)}：{_display_with_blank(blank)}\n横线处应填："
+    prompt = prompt or f"{_where(doc, p.chunk)}：{_prompt_text(blank)}\n横线处应填："
     return Item(
         id=_item_id(p.chunk, p.display, "mc", blank.answer, f"{blank.kind}:{blank.start}"), type="mc", prompt=prompt,
         answer=blank.answer, source=_source(doc, p.chunk, blank.start, blank.end), choices=tuple(choices),
@@ -393,7 +447,7 @@ def _sibling_lists(lists: list[tuple[_Provision, InlineList]]) -> list[tuple[_Pr
     out = []
     for p, lst in lists:
         sibs = [o for _, o in lists if o is not lst and o.lead != lst.lead and len(lst.lead) >= 3
-                and _common_suffix(o.lead, lst.lead) >= max(2, len(lst.lead) - 2)]
+                and len(o.lead) == len(lst.lead) and _common_suffix(o.lead, lst.lead) >= max(2, len(lst.lead) - 2)]
         if sibs:
             out.append((p, lst, sibs))
     return out
@@ -439,7 +493,8 @@ def _blank_items(doc: store.Document, chunk: Chunk, idx: _Index) -> list[Item]:
     if normative:
         blanks += _numbered_item_blanks(chunk)
     named = [b for b in idx.bodies if b in chunk.text]  # bodies the passage names: never distractors
-    for blank in blanks:
+    doc_bodies = set(idx.doc_subjects.get(doc.doc_id, []))
+    for blank in map(_narrowed, blanks):
         if not _clear(blank):
             continue
         out.append(_cloze(doc, blank))
@@ -447,7 +502,7 @@ def _blank_items(doc: store.Document, chunk: Chunk, idx: _Index) -> list[Item]:
         if blank.quantity is not None:
             distractors = _quantity_distractors(blank.quantity, chunk.text, idx, rng)
         elif blank.kind == "body":
-            distractors = _body_distractors(blank.answer, chunk.text, named, idx, rng)
+            distractors = _body_distractors(blank.answer, chunk.text, named, doc_bodies, idx, rng)
         else:
             distractors = None  # other members of the same list are right too: no "fill the blank" choice
         if distractors:

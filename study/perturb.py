@@ -14,7 +14,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from study.entities import Quantity, number_value, quantities, write_number
+from study.entities import Quantity, number_value, quantities, write_quantity
 
 # The modal markers the checklist classifies by (ingest/requirements.py): obligation 应当, prohibition
 # 不得. Only these two flip cleanly; 必须/禁止/严禁/可以 in the same clause make a flip ambiguous.
@@ -79,10 +79,9 @@ def change_number(statement: str, body_start: int, stated: Collection[tuple[str,
         if not options:
             continue
         value = options[pick % len(options)]
-        numeral = re.match(r"\d+(?:\.\d+)?|[一二三四五六七八九十百千万两点]+", q.text)
-        if numeral is None:
+        new_text = write_quantity(value, q.text, q.chinese)
+        if new_text is None:
             continue
-        new_text = write_number(value, q.chinese) + q.text[numeral.end():]
         return Perturbation(_replace(statement, q.start, q.end, new_text), "number", q.text, new_text, q.start)
     return None
 
@@ -129,11 +128,15 @@ def change_period(statement: str, body_start: int, stated: Collection[tuple[str,
 
 
 def swap_subject(statement: str, body_start: int, subject: str, sibling: str) -> Perturbation | None:
-    """The obligated body replaced by a sibling, where the subject is named once in the clause."""
+    """The obligated body replaced by a sibling, where the subject is named once in the clause and
+    opens a clause (a body named inside the predicate is an object: 「指导下级疾病预防控制机构」)."""
     body = statement[body_start:]
     if body.count(subject) != 1 or sibling in statement:
         return None
-    start = body_start + body.index(subject)
+    at = body.index(subject)
+    if not re.search(r"(?:^|[，；：:]|^[（(][一二三四五六七八九十\d]+[）)])$", body[:at]):
+        return None
+    start = body_start + at
     return Perturbation(_replace(statement, start, start + len(subject), sibling), "subject", subject, sibling, start)
 
 
