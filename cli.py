@@ -1,4 +1,4 @@
-"""`qianxian`: the one console command (ingest, ask, serve, eval, verify, requirements, models).
+"""`qianxian`: the one console command (ingest, ask, serve, eval, verify, requirements, study, models).
 
 Exit codes (INTERFACES.md): 0 success, 1 fatal error (nothing changed), 2 finished but some inputs
 failed (each named on stderr as `path: reason`), 64 usage error. Heavy libraries are imported
@@ -100,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     a = actions.add_parser("progress", help="per document: 已完成 n / total, and statuses left orphaned")
     _common(a, suppress=True)
     a.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("study", help="practice items from the documents (填空/判断/单选), every answer cited")
+    _common(p)
+    p.add_argument("--doc", action="append",
+                   help="only this document (its name as ingested, or part of the name or title); repeatable")
+    p.add_argument("--section", help="only sections whose path contains this text (e.g. 第四章)")
+    p.add_argument("--n", type=int, help="how many items (default study.default_n = 10, at most study.max_n)")
+    p.add_argument("--types", default="cloze,tf,mc", help="comma-separated item types: cloze, tf, mc")
+    p.add_argument("--seed", type=int, help="same seed and same documents: same items")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text: answer interactively (lines from stdin); json: print the items")
+    p.add_argument("--user", help="trainee name: record the answers in <data-dir>/study.sqlite, favour weak sections")
+    p.add_argument("--missed", action="store_true", help="only the items this --user last answered wrong (再练错题)")
 
     p = sub.add_parser("models", help="build or inspect the offline embedding model")
     _common(p)
@@ -360,9 +373,77 @@ def _requirements_progress(settings, as_json: bool) -> int:
     return EXIT_OK
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    """Practice items (study/): json prints them; text asks them one by one from stdin. Exit 64 for a
+    bad --types/--n/--user, 1 without a knowledge base or when nothing matches. Imports nothing that
+    loads the model or Chroma: the items come from the stored chunks."""
+    from study import progress
+    from study.items import ITEM_TYPES, SCHEMA_VERSION, StudyError, generate, item_pool
+
+    types = [t.strip() for t in args.types.split(",") if t.strip()]
+    unknown = [t for t in types if t not in ITEM_TYPES]
+    if unknown or not types:
+        print(f"study: --types: {'unknown item type ' + repr(unknown[0]) if unknown else 'no item type given'} "
+              f"(choose from {', '.join(ITEM_TYPES)})", file=sys.stderr)
+        return EXIT_USAGE
+    settings = _settings(args)
+    if args.n is not None and not 1 <= args.n <= settings.study.max_n:
+        print(f"study: --n must be between 1 and {settings.study.max_n} (study.max_n), got {args.n}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.missed and args.user is None:
+        print("study: --missed needs --user NAME", file=sys.stderr)
+        return EXIT_USAGE
+    user = None
+    if args.user is not None:
+        try:
+            user = progress.check_user(args.user)
+        except StudyError as exc:
+            print(f"study: --user: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if not (settings.data_path / "kb.sqlite").exists():
+        raise Fatal(f"{settings.data_path}: no knowledge base here (run `qianxian ingest` first)")
+    try:
+        pool = item_pool(settings)
+        weigh = only = None
+        if user is not None:
+            progress.prune(settings, {i.source.doc_id for i in pool}, live_item_ids={i.id for i in pool})
+            weigh = progress.weigher(settings, user)
+            if args.missed:
+                only = progress.missed_ids(settings, user)
+                if not only:
+                    print(f"{user}：没有待复习的错题", file=sys.stderr)
+                    return EXIT_OK
+        drawn = generate(settings, docs=args.doc, section=args.section, n=args.n, types=types, seed=args.seed,
+                         weigh=weigh, only_ids=only, pool=pool)
+        if args.format == "json":
+            print(json.dumps({"schema_version": SCHEMA_VERSION, "items": [i.to_json() for i in drawn]},
+                             ensure_ascii=False, indent=1))
+            return EXIT_OK
+        return _study_session(settings, drawn, user)
+    except StudyError as exc:
+        raise Fatal(str(exc)) from exc
+
+
+def _study_session(settings, drawn: list, user: str | None) -> int:
+    from rich.console import Console
+
+    from study import progress
+    from study.terminal import run_session
+
+    console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())  # a pipe: whole lines, no hard wraps
+    on_answer = None
+    if user is not None:
+        def on_answer(item, correct: bool, response: str) -> None:
+            progress.record(settings, user, item, correct, response)
+    run_session(drawn, sys.stdin, console, echo=not sys.stdin.isatty(), on_answer=on_answer)
+    if user is not None:
+        console.print(f"{user}：{progress.summary(settings, user).label}（进度保存在 {progress.store_path(settings)}）")
+    return EXIT_OK
+
+
 COMMANDS = {
     "ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "eval": cmd_eval, "verify": cmd_verify, "models": cmd_models,
-    "requirements": cmd_requirements,
+    "requirements": cmd_requirements, "study": cmd_study,
 }
 
 
