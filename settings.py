@@ -332,6 +332,12 @@ class StudySettings(BaseModel):
         0.5, gt=0, le=1.0, description="Relative weight of an item the trainee already answered correctly "
         "(below 1: new items come first, yet a short corpus still fills a session).",
     )
+    weak_share: float = Field(
+        0.3, ge=0.0, lt=1.0, description="Share of the draw weight the trainee's weak sections hold together "
+        "when the pool is known (study.progress.weigher(pool=...)); their weight is raised to it, never below "
+        "weak_weight. The balance across documents and sections still applies, so it bounds rather than sets "
+        "how many weak-section items a session gets.",
+    )
 
 
 class UISettings(BaseModel):
