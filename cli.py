@@ -407,7 +407,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         weigh = only = None
         if user is not None:
             progress.prune(settings, {i.source.doc_id for i in pool}, live_item_ids={i.id for i in pool})
-            weigh = progress.weigher(settings, user)
+            weigh = progress.weigher(settings, user, pool=pool)
             if args.missed:
                 only = progress.missed_ids(settings, user)
                 if not only:

@@ -4,7 +4,9 @@
 
 Times `qianxian study --format json --n 50 --seed 1` as a subprocess, interpreter start included
 (median and max of --runs; the budget is 5 s), then builds `study.items.item_pool` in this process
-(median of 3) and counts the pool's items per type and kind, and the drawn session's per type. The
+(median of 3), counts the pool's items per type and kind and the drawn session's per type, and
+measures how a trainee's weak sections come back (`study.progress.weigher`, progress written to a
+temporary study.sqlite, never the data dir's). The
 data dir must hold the shipped corpus; without --data-dir one is built in a temporary folder with
 `qianxian ingest corpus` first (minutes: the embedding model encodes 1,140 chunks), and removed after.
 """
@@ -76,6 +78,37 @@ def time_pool(data_dir: Path, runs: int = 3) -> tuple[list[float], list]:
     return times, pool
 
 
+def favouring(data_dir: Path, pool: list, seeds: int = 30, n: int = 10) -> tuple[float, float, float, int]:
+    """Items drawn per session from three sections a trainee missed (2 misses each; in each of three
+    documents its first section with 4+ items, as tests/study/test_progress.py does): without progress, with
+    `weigher(user)` (weak_weight alone) and with `weigher(user, pool)` (weak_share). Also how many
+    documents those sections lie in (the balance across documents bounds the count)."""
+    from settings import load_settings
+    from study.items import generate
+    from study.progress import record, weigher
+
+    settings = load_settings(overrides={"data_dir": data_dir})
+    sections: dict[str, list] = {}
+    for item in pool:
+        sections.setdefault(item.section_key, []).append(item)
+    by_doc: dict[str, str] = {}
+    for key in sorted(k for k, items in sections.items() if len(items) >= 4):
+        by_doc.setdefault(key.split("\x1f")[0], key)  # one section in each of three documents
+    weak = list(by_doc.values())[:3]
+    with tempfile.TemporaryDirectory(prefix="qianxian-bench-progress-") as tmp:
+        progress = settings.model_copy(update={"data_dir": Path(tmp)})  # study.sqlite only; the store untouched
+        for key in weak:
+            for item in sections[key][:2]:
+                record(progress, "bench", item, False)
+        weighs = [None, weigher(progress, "bench"), weigher(progress, "bench", pool=pool)]
+        means = []
+        for weigh in weighs:
+            hits = sum(it.section_key in weak for seed in range(seeds)
+                       for it in generate(settings, n=n, seed=seed, weigh=weigh, pool=pool))
+            means.append(hits / seeds)
+    return means[0], means[1], means[2], len({key.split("\x1f")[0] for key in weak})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help="a data dir holding the shipped corpus (default: ingest one)")
@@ -93,6 +126,7 @@ def main() -> int:
     try:
         cli_times, drawn = time_cli(data_dir, args.n, args.seed, args.runs)
         pool_times, pool = time_pool(data_dir)
+        plain, weighted, shared, weak_docs = favouring(data_dir, pool)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -122,11 +156,21 @@ def main() -> int:
                 counts.add_row("", kind, str(count), "")
     console.print(counts)
 
+    favour = Table(title="weak sections: 3 missed (2 misses each), items drawn from them per 10-item session, 30 seeds")
+    for header in ("draw", "weak items / session"):
+        favour.add_column(header, justify="left" if header == "draw" else "right")
+    favour.add_row("no progress", f"{plain:.2f}")
+    favour.add_row("weigher(user): study.weak_weight alone", f"{weighted:.2f}")
+    favour.add_row("weigher(user, pool): study.weak_share", f"{shared:.2f}")
+    favour.add_row("(documents those sections lie in: the bound)", str(weak_docs))
+    console.print(favour)
+
     median = statistics.median(cli_times)
     verdict = "within" if median < BUDGET_S else "OVER"
     print(f"{command}: median {median:.2f} s of {len(cli_times)} runs ({verdict} the {BUDGET_S:.0f} s budget), "
           f"{len(drawn['items'])} items drawn; item_pool {statistics.median(pool_times):.2f} s for {len(pool)} items "
-          f"({', '.join(f'{t} {by_type[t]}' for t in sorted(by_type))})")
+          f"({', '.join(f'{t} {by_type[t]}' for t in sorted(by_type))}); weak-section items per 10: {plain:.2f} plain, "
+          f"{weighted:.2f} weak_weight, {shared:.2f} weak_share")
     return 0 if median < BUDGET_S else 1
 
 
