@@ -12,6 +12,7 @@ same concept, one list. Chinese numerals are read with cn2an (「二十四」 = 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -24,11 +25,13 @@ from ingest.requirements import _TIME_UNIT as TIME_UNIT  # noqa: PLC2701
 
 # A number: digits, or a run of Chinese numerals (not 〇: 「二〇一九年」 is a year). A lone 百/千/万
 # is a word (「百家」), not a number.
-_CN_DIGITS = "一二三四五六七八九十百千万两"
+_CN_DIGITS = "一二三四五六七八九十百千万两零"
 _NUM = rf"(?:\d+(?:\.\d+)?|[{_CN_DIGITS}]{{2,6}}|[一二三四五六七八九十两](?:点[一二三四五六七八九]+)?)"
 # Not inside a longer number, an ordinal (第三十日), a date (5月1日) or a compound (统一、同一日).
 _BEFORE = r"(?<![\d.第月〇零统同唯万千百十九八七六五四三二一两逐单])"
 # 「上一年度」 is a calendar year, not a duration: 年 before 度 is no figure.
+# The numeral that opens a quantity's text (「六」 of 「六个月」, 「20」 of 「20个工作日内」).
+NUMERAL_RE = re.compile(r"\d+(?:\.\d+)?|[一二三四五六七八九十百千万两零点]+")
 _QUANTITY_RE = re.compile(rf"{_BEFORE}({_NUM})\s*({FIGURE_UNIT})(?!度)")
 _WITHIN_RE = re.compile(rf"{_BEFORE}({_NUM})\s*({TIME_UNIT})(以内|内)")
 # 「每年1月1日」「每年年底前」 name a date each year, not how often something is done.
@@ -68,6 +71,7 @@ class Quantity:
         return (self.kind, self.unit, self.value)
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of short numerals, read thousands of times per pool
 def number_value(text: str) -> float | None:
     """A numeral's value: digits or Chinese numerals (「二十四」 → 24, 「两」 → 2, 「零点五」 → 0.5)."""
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
@@ -88,7 +92,7 @@ def write_number(value: float, chinese: bool) -> str:
 def write_quantity(value: float, like: str, chinese: bool) -> str | None:
     """A quantity written like `like` (its unit and suffix as written) with another value:
     「六个月」 with 3 → 「三个月」; 2 before 个 is 「两」 (「两个月」, not 「二个月」)."""
-    numeral = re.match(r"\d+(?:\.\d+)?|[一二三四五六七八九十百千万两点]+", like)
+    numeral = NUMERAL_RE.match(like)
     if numeral is None:
         return None
     rest = like[numeral.end():]

@@ -21,7 +21,7 @@ from study import corpus as store
 from study.entities import (InlineList, Quantity, body_core, cores_overlap, inline_lists, is_body, normalise, quantities,
                             same_function, write_quantity)
 from study.entities import BODY_HEADS, RANGE_BEFORE_RE
-from study.perturb import Perturbation, change_number, change_period, flip_modal, swap_subject
+from study.perturb import Perturbation, change_number, change_period, flip_modal, reads_as, swap_subject
 
 ITEM_TYPES = ("cloze", "tf", "mc")
 SCHEMA_VERSION = 1
@@ -388,22 +388,29 @@ def _quantity_distractors(q: Quantity, passage: str, idx: _Index, rng: random.Ra
                     key=lambda v: (abs(math.log(v / q.value)), v))
     if len(values) < 3:
         return None
-    written = [write_quantity(v, q.text, q.chinese) for v in rng.sample(values[:6], 3)]
-    return [w for w in written if w] if all(written) else None
+    written = [write_quantity(v, q.text, q.chinese) for v in values[:6]]
+    readable = [w for w, v in zip(written, values) if w and reads_as(w, q.kind, q.unit, v)]
+    return rng.sample(readable, 3) if len(readable) >= 3 else None
 
 
-def _body_distractors(answer: str, passage: str, named: list[str], doc_bodies: Collection[str], idx: _Index,
+def _distractor_bodies(passage: str, idx: _Index) -> list[str]:
+    """The corpus's bodies that may stand as wrong answers for a blank in this passage: none named
+    in it, none possibly the same office as one it names, none told apart only by its level."""
+    named_cores = [idx.cores[b] for b in idx.bodies if b in passage]
+    return [b for b in idx.bodies if b not in passage and not _LEVEL_ONLY_RE.search(idx.cores[b])
+            and not any(cores_overlap(idx.cores[b], c) for c in named_cores)]
+
+
+def _body_distractors(answer: str, candidates: list[str], doc_bodies: Collection[str], idx: _Index,
                       rng: random.Random) -> list[str] | None:
     """Three other bodies the corpus obliges, none named in the passage, none possibly the same
     office as the answer or as each other (「卫生行政部门」 vs 「卫生健康主管部门」). The same
     document's bodies first, then those with the same head (部门 for a 部门), then any."""
     cores = idx.cores
     answer_core = body_core(answer)
-    if answer_core == answer and _LEVEL_ONLY_RE.search(answer):
+    if _LEVEL_ONLY_RE.search(answer):
         return None  # 「县级以上人民政府」: only its level tells it from another government
-    named_cores = [cores[x] for x in named]
-    pool = [b for b in idx.bodies if b not in passage and not cores_overlap(cores[b], answer_core)
-            and not any(cores_overlap(cores[b], c) for c in named_cores) and not _LEVEL_ONLY_RE.search(cores[b])]
+    pool = [b for b in candidates if not cores_overlap(cores[b], answer_core)]
     group = _body_group(answer)
     ranked = sorted(pool, key=lambda b: (_body_group(b) != group, b not in doc_bodies, rng.random()))
     chosen: list[str] = []
@@ -492,7 +499,7 @@ def _blank_items(doc: store.Document, chunk: Chunk, idx: _Index) -> list[Item]:
             blanks += [b for b, _ in _list_blanks(p)]
     if normative:
         blanks += _numbered_item_blanks(chunk)
-    named = [b for b in idx.bodies if b in chunk.text]  # bodies the passage names: never distractors
+    candidates: list[str] | None = None  # body distractors for this passage, found once when needed
     doc_bodies = set(idx.doc_subjects.get(doc.doc_id, []))
     for blank in map(_narrowed, blanks):
         if not _clear(blank):
@@ -502,7 +509,9 @@ def _blank_items(doc: store.Document, chunk: Chunk, idx: _Index) -> list[Item]:
         if blank.quantity is not None:
             distractors = _quantity_distractors(blank.quantity, chunk.text, idx, rng)
         elif blank.kind == "body":
-            distractors = _body_distractors(blank.answer, chunk.text, named, doc_bodies, idx, rng)
+            if candidates is None:
+                candidates = _distractor_bodies(chunk.text, idx)
+            distractors = _body_distractors(blank.answer, candidates, doc_bodies, idx, rng)
         else:
             distractors = None  # other members of the same list are right too: no "fill the blank" choice
         if distractors:
@@ -528,7 +537,11 @@ def _sibling_subjects(req: Requirement, passage: str, idx: _Index) -> list[str]:
     """Bodies the same document obliges that are not this one (nor possibly the same office), not
     named in the passage, and not obliged to anything like this statement elsewhere in the document."""
     subjects = idx.doc_subjects.get(req.doc_id, [])
-    return [s for s in subjects if s != req.subject and not same_function(s, req.subject or "") and s not in passage]
+    if _LEVEL_ONLY_RE.search(req.subject or ""):
+        return []
+    # a government stands above every office of its level: swapped in, the statement may be true of it
+    return [s for s in subjects if s != req.subject and not same_function(s, req.subject or "") and s not in passage
+            and not _LEVEL_ONLY_RE.search(s)]
 
 
 def _tf_items(doc: store.Document, req: Requirement, chunk: Chunk, idx: _Index, siblings_text: dict[str, list[str]]) -> list[Item]:
@@ -554,7 +567,8 @@ def _tf_items(doc: store.Document, req: Requirement, chunk: Chunk, idx: _Index, 
         change_period(statement, body_start, stated),
     ]
     if req.subject and is_body(req.subject):
-        for sibling in _sibling_subjects(req, chunk.text, idx):
+        siblings = _sibling_subjects(req, chunk.text, idx)
+        for sibling in siblings[pick % len(siblings):] + siblings[: pick % len(siblings)] if siblings else []:
             predicate = body.split(req.subject, 1)[-1]
             if any(SequenceMatcher(None, predicate, t).find_longest_match(0, len(predicate), 0, len(t)).size >= 8
                    for t in siblings_text.get(sibling, [])):
@@ -621,7 +635,7 @@ def _dedup(items: Iterable[Item]) -> list[Item]:
     ids: set[str] = set()
     out = []
     for item in items:
-        key = (item.source.doc_id, item.type, normalise(item.prompt), str(item.answer))
+        key = (item.source.doc_id, item.type, item.prompt, str(item.answer))
         if key in seen or item.id in ids:
             continue
         seen.add(key)
@@ -660,6 +674,8 @@ def generate(
     if n is not None and not 1 <= n <= limit:
         raise StudyError(f"n must be between 1 and {limit} (study.max_n), got {n}")
     items = pool if pool is not None else item_pool(settings)
+    if isinstance(docs, str):
+        docs = [docs]  # one name, not its characters
     if docs:
         wanted = [d.strip() for d in docs if d and d.strip()]
         items = [it for it in items if any(w in it.source.doc or w in it.source.title for w in wanted)]
@@ -830,9 +846,9 @@ def _blank_violations(item: Item, where: str) -> list[str]:
             out.append(f"{where}: needs 4 distinct choices, has {choices}")
         if choices.count(answer) != 1:
             out.append(f"{where}: the answer is not exactly one of the choices")
-        scope = str(item.meta.get("enumeration", "")) if item.kind == "class_member" else src.passage
+        scope = normalise(str(item.meta.get("enumeration", "")) if item.kind == "class_member" else src.passage)
         for choice in choices:
-            if choice != answer and normalise(choice) in normalise(scope):
+            if choice != answer and normalise(choice) in scope:
                 out.append(f"{where}: distractor {choice!r} is also in the source provision (also correct)")
             if item.kind == "body" and choice != answer and same_function(choice, answer):
                 out.append(f"{where}: distractor {choice!r} may be the same body as {answer!r}")

@@ -14,7 +14,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from study.entities import Quantity, number_value, quantities, write_quantity
+from study.entities import NUMERAL_RE, Quantity, number_value, quantities, write_quantity
 
 # The modal markers the checklist classifies by (ingest/requirements.py): obligation 应当, prohibition
 # 不得. Only these two flip cleanly; 必须/禁止/严禁/可以 in the same clause make a flip ambiguous.
@@ -60,7 +60,7 @@ def plausible_values(value: float, unit: str) -> list[float]:
         out.append(value / 2)
     if value <= 10:
         out += [value + 1, value - 1]
-    if value >= 10 and value % 5 == 0:
+    if 10 <= value <= 50 and value % 5 == 0:
         out += [value + 5, value - 5]
     if value >= 100 and value % 100 == 0:
         out += [value + 100, value - 100]
@@ -80,10 +80,16 @@ def change_number(statement: str, body_start: int, stated: Collection[tuple[str,
             continue
         value = options[pick % len(options)]
         new_text = write_quantity(value, q.text, q.chinese)
-        if new_text is None:
-            continue
+        if new_text is None or not reads_as(new_text, q.kind, q.unit, value):
+            continue  # 「两人」 → 「一人」 reads as an article, not a figure
         return Perturbation(_replace(statement, q.start, q.end, new_text), "number", q.text, new_text, q.start)
     return None
+
+
+def reads_as(text: str, kind: str, unit: str, value: float) -> bool:
+    """Whether a rewritten quantity is read back as that quantity (the checks see what a trainee sees)."""
+    found = quantities(text)
+    return len(found) == 1 and found[0].key == (kind, unit, value) and found[0].text == text
 
 
 def flip_modal(statement: str, body_start: int) -> Perturbation | None:
@@ -116,7 +122,7 @@ def change_period(statement: str, body_start: int, stated: Collection[tuple[str,
             return Perturbation(_replace(statement, q.start, q.end, new), "period", q.text, new, q.start)
         if q.kind == "deadline" and q.value is not None:
             for old_unit, new_unit, most in _UNIT_SWAPS:
-                numeral = re.match(r"\d+(?:\.\d+)?|[一二三四五六七八九十百千万两点]+", q.text)
+                numeral = NUMERAL_RE.match(q.text)
                 if numeral is None or not q.text[numeral.end():].startswith(old_unit) or q.value > most:
                     continue
                 canon = {"个月": "月", "天": "日"}.get(new_unit, new_unit)
@@ -142,7 +148,7 @@ def swap_subject(statement: str, body_start: int, subject: str, sibling: str) ->
 
 def numeral_value(text: str) -> float | None:
     """The value of a quantity's numeral (the head of 「六个月」), for explanations and checks."""
-    m = re.match(r"\d+(?:\.\d+)?|[一二三四五六七八九十百千万两点]+", text)
+    m = NUMERAL_RE.match(text)
     return number_value(m.group(0)) if m else None
 
 
