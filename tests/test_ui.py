@@ -560,3 +560,176 @@ def test_a_deleted_document_leaves_the_checklist_and_its_statuses_show_as_orphan
     [orphan] = orphans["data"]
     assert orphan[0] == "中华人民共和国献血法" or "献血法" in orphan[0]
     assert (orphan[2], orphan[3], orphan[4]) == ("进行中", "血站负责", first[5])
+
+
+# ------------------------------------------------------------------------------------------ 学习
+
+# what `/study_*` return to a client (not the session state, the layout columns or the buttons)
+STUDY_VIEW = ["message", "prompt", "tf", "mc", "cloze", "feedback", "score", "review", "summary"]
+ALL_TYPES = ["cloze", "tf", "mc"]
+
+
+def study_view(outputs: tuple) -> dict:
+    """The tab's view by name; an update's value (or the update itself when it carries none)."""
+    assert len(outputs) == len(STUDY_VIEW), outputs
+    return {name: out for name, out in zip(STUDY_VIEW, outputs)}
+
+
+def value(out):
+    return out.get("value", out) if isinstance(out, dict) and out.get("__type__") == "update" else out
+
+
+def shown_id(view: dict) -> str:
+    found = re.search(r'id="study-item" data-id="([^"]+)"', value(view["prompt"]) or "")
+    assert found, view
+    return found.group(1)
+
+
+def response(item, right: bool) -> str:
+    """What a trainee would type or click, right or wrong (never read off the page: from the item)."""
+    if item.type == "tf":
+        return "对" if item.answer is (True if right else False) else "错"
+    if item.type == "mc":
+        return item.answer if right else next(c for c in item.choices if c != item.answer)
+    return item.answer if right else "不知道"
+
+
+def submit(client: Client, item, text: str) -> dict:
+    tf, mc, cloze = (text if item.type == t else None for t in ("tf", "mc", "cloze"))
+    return study_view(client.predict(tf, mc, cloze, api_name="/study_submit"))
+
+
+def marked(card: str) -> str:
+    return html.unescape("".join(re.findall(r"<mark>(.*?)</mark>", card, re.DOTALL)))
+
+
+@pytest.fixture(scope="module")
+def study_env(shipped_settings, embedder, tmp_path_factory):
+    """The whole shipped corpus (a copy of the session's ingested data dir: progress is written here)."""
+    from study.items import item_pool
+
+    data = tmp_path_factory.mktemp("ui-study") / "data"
+    shutil.copytree(shipped_settings.data_path, data)
+    settings = shipped_settings.model_copy(update={"data_dir": data})
+    assistant = Assistant.from_settings(settings, embedder=embedder)
+    app, client = launch(assistant)
+    pool = {i.id: i for i in item_pool(settings)}
+    state = SimpleNamespace(settings=settings, assistant=assistant, app=app, client=client, pool=pool)
+    yield state
+    state.app.close()
+    assistant.kb.close()
+
+
+def test_study_tab_session_with_a_mistake_its_review_and_retry(study_env):
+    from study import progress
+
+    env, client = study_env, Client(study_env.client.src, verbose=False)  # a browser session of its own
+    view = study_view(client.predict("  李医生 ", ["医疗废物管理条例"], "", 5, ALL_TYPES, api_name="/study_start"))
+    assert value(view["message"]) == "", view["message"]
+    seen, wrong = [], None
+    for k in range(5):
+        assert f"第 {k + 1} / 5 题" in value(view["prompt"])
+        item = env.pool[shown_id(view)]
+        assert item.source.title == "医疗废物管理条例", item.source
+        seen.append(item.id)
+        controls = {"tf": view["tf"], "mc": view["mc"], "cloze": view["cloze"]}
+        assert all(c["visible"] == (t == item.type) for t, c in controls.items()), controls
+        if item.type == "mc":
+            assert [c[1] for c in view["mc"]["choices"]] == list(item.choices)
+        right = k != 2  # the third item answered wrong
+        text = response(item, right)
+        view = submit(client, item, text)
+        feedback = value(view["feedback"])
+        if right:
+            assert "✓ 回答正确" in feedback and "回答错误" not in feedback
+        else:
+            wrong, wrong_text = item, text
+            shown = "对" if item.answer is True else "错" if item.answer is False else item.answer
+            assert "✗ 回答错误，正确答案：" in feedback and html.escape(shown) in feedback
+        # the cited passage in the sources card, the answer's span highlighted
+        assert 'id="study-source"' in feedback and html.escape(item.source.title) in feedback
+        a, b = item.source.span
+        assert marked(feedback) == item.source.passage[a:b]
+        assert not any(c["interactive"] for c in (view["tf"], view["mc"], view["cloze"]) if "interactive" in c)
+        view = study_view(client.predict(api_name="/study_next"))
+    assert len(set(seen)) == 5
+
+    assert "得分 4 / 5" in value(view["score"])
+    review = value(view["review"])
+    assert review.count('class="study-review-item"') == 1 and f'data-id="{wrong.id}"' in review
+    assert html.escape(wrong.prompt) in review
+    assert "你的答案：" in review and html.escape(wrong_text) in review
+    assert "正确答案：" in review and marked(review) == wrong.source.passage[slice(*wrong.source.span)]
+    assert "答对 4 题" in value(view["summary"]) and "薄弱章节" in value(view["summary"])
+    # recorded for the user: the mistake is what 「再练错题」 and the next draw build on
+    assert progress.missed_ids(env.settings, "李医生") == [wrong.id]
+    summary = progress.summary(env.settings, "李医生")
+    assert (summary.attempts, summary.correct) == (5, 4)
+    assert summary.sections[0].section_path == wrong.source.section_path
+
+    view = study_view(client.predict(api_name="/study_retry"))
+    assert value(view["message"]) == ""
+    assert "第 1 / 1 题" in value(view["prompt"]) and shown_id(view) == wrong.id
+    view = submit(client, wrong, response(wrong, True))
+    assert "✓ 回答正确" in value(view["feedback"])
+    assert progress.missed_ids(env.settings, "李医生") == []
+
+
+def test_study_tab_errors_are_one_chinese_line(study_env, settings, embedder):
+    client = Client(study_env.client.src, verbose=False)
+    view = study_view(client.predict(None, None, "x", api_name="/study_submit"))
+    assert value(view["message"]) == "✖ 请先点击「开始练习」。"
+    view = study_view(client.predict("", [], "", 5, ALL_TYPES, api_name="/study_start"))
+    assert value(view["message"]) == "✖ 请先填写姓名（学习进度按姓名保存）"
+    for bad in (("王五", ["没有这个文档"], "", 5, ALL_TYPES), ("王五", [], "没有这个章节", 5, ALL_TYPES),
+                ("王五" * 30, [], "", 5, ALL_TYPES), ("王五", [], "", 0, ALL_TYPES)):
+        message = value(study_view(client.predict(*bad, api_name="/study_start"))["message"])
+        assert message.startswith("✖ ") and "\n" not in message and "Traceback" not in message, (bad, message)
+        said = message.replace(bad[0], "").replace(bad[2], "") if bad[2] else message.replace(bad[0], "")
+        for doc in bad[1]:
+            said = said.replace(doc, "")
+        assert re.search(r"[\u4e00-\u9fff]", said), message  # Chinese beyond the echoed input
+    # an answer left empty is not recorded
+    view = study_view(client.predict("王五", [], "", 2, ["tf"], api_name="/study_start"))
+    assert value(view["message"]) == ""
+    view = study_view(client.predict(None, None, None, api_name="/study_submit"))
+    assert value(view["message"]) == "✖ 请先作答，再点击「提交」。"
+    # an empty knowledge base
+    empty = Assistant.from_settings(settings, embedder=embedder)
+    app, empty_client = launch(empty)
+    try:
+        message = value(study_view(empty_client.predict("王五", [], "", 5, ALL_TYPES, api_name="/study_start"))["message"])
+        assert message.startswith("✖ 知识库中还没有文档"), message
+    finally:
+        app.close()
+        empty.kb.close()
+
+
+def test_study_tab_keeps_progress_under_the_auth_user(study_env):
+    from study import progress
+
+    env = study_env
+    app = ui.build_app(env.assistant)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, auth=[("trainee1", "secret")], prevent_thread_lock=True,
+               quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", auth=("trainee1", "secret"), verbose=False)
+        view = study_view(client.predict("别人", [], "", 1, ["tf"], api_name="/study_start"))
+        item = env.pool[shown_id(view)]
+        view = submit(client, item, response(item, True))
+        assert "✓ 回答正确" in value(view["feedback"])
+        assert "trainee1" in value(view["summary"])
+    finally:
+        app.close()
+    assert progress.summary(env.settings, "trainee1").attempts == 1
+    assert progress.summary(env.settings, "别人").attempts == 0
+
+
+def test_study_tab_endpoints_are_undocumented(study_env):
+    api = study_env.client.view_api(print_info=False, return_format="dict")
+    assert set(api["named_endpoints"]) == {"/ask"}
+    config = study_env.app.get_config_file()
+    names = {d.get("api_name"): d.get("api_visibility") for d in config["dependencies"]}
+    assert {n: names[n] for n in ("study_start", "study_submit", "study_next", "study_retry")} == \
+        dict.fromkeys(("study_start", "study_submit", "study_next", "study_retry"), "undocumented")

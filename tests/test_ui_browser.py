@@ -7,11 +7,13 @@ Without them the test fails (it does not skip): the UI is part of the product.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -39,7 +41,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(base_settings, embedder, tmp_path_factory):
+def browser_app(base_settings, embedder, tmp_path_factory):
+    """The whole corpus ingested, the app launched; its settings too (the study test reads its items)."""
     data = tmp_path_factory.mktemp("ui-browser-data")
     settings = base_settings.model_copy(update={"data_dir": data})
     assistant = Assistant.from_settings(settings, embedder=embedder)
@@ -49,8 +52,13 @@ def app_url(base_settings, embedder, tmp_path_factory):
     app.queue(default_concurrency_limit=settings.ui.concurrency_limit)
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", settings=settings)
     app.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(browser_app):
+    return browser_app.url
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +242,103 @@ def test_requirements_tab_filter_open_a_row_and_set_a_status(app_url, driver):
     REQUIREMENTS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(REQUIREMENTS_SCREENSHOT))
     assert REQUIREMENTS_SCREENSHOT.stat().st_size > 10_000
+
+
+# Written where CI keeps its artifacts; docs/study-tab.png (the README's) is a copy of one run.
+STUDY_SCREENSHOT = REPO / "artifacts" / "study-tab.png"
+STUDY_DOC = "医疗废物管理条例"
+
+
+def test_study_tab_five_items_one_wrong_its_review_and_retry(browser_app, driver):
+    """The 学习 tab: a 5-item session over one document, the third answer wrong; the feedback with the
+    cited passage highlighted after each answer, the score and the review of the mistake, then
+    「再练错题」 starting a session of just that item. Saved as a screenshot in artifacts/."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait as Wait
+
+    from study.items import item_pool
+
+    def WebDriverWait(d, timeout):  # noqa: N802 - Gradio re-renders the components it updates
+        return Wait(d, timeout, ignored_exceptions=(StaleElementReferenceException,))
+
+    pool = {i.id: i for i in item_pool(browser_app.settings)}
+    driver.set_window_size(1500, 1150)
+    driver.get(browser_app.url)
+    tab = WebDriverWait(driver, 60).until(
+        lambda d: d.find_element(By.XPATH, "//button[@role='tab' and contains(., '学习')]"))
+    tab.click()
+    name = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#study-user input, #study-user textarea"))
+    name.send_keys("李医生")
+    docs = driver.find_element(By.CSS_SELECTOR, "#study-docs input")
+    docs.click()
+    docs.send_keys(STUDY_DOC)
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "ul[role='listbox'] li"))
+    docs.send_keys(Keys.ENTER)
+    WebDriverWait(driver, 10).until(lambda d: STUDY_DOC in d.find_element(By.ID, "study-docs").text)
+    count = driver.find_element(By.CSS_SELECTOR, "#study-n input")
+    count.send_keys(Keys.CONTROL, "a")
+    count.send_keys("5")
+    driver.find_element(By.ID, "study-tab").click()  # closes the dropdown's list
+    driver.find_element(By.ID, "study-start").click()
+
+    def current(d) -> tuple[int, str] | None:
+        """(the item's number, its id) once the item card shows a new one."""
+        found = d.find_elements(By.ID, "study-item")
+        if not found or not found[0].is_displayed():
+            return None
+        number = re.search(r"第 (\d+) / (\d+) 题", found[0].text)
+        return (int(number.group(1)), found[0].get_attribute("data-id")) if number else None
+
+    seen, wrong = [], None
+    for k in range(1, 6):
+        number, item_id = WebDriverWait(driver, 60).until(lambda d: (c := current(d)) and c[0] == k and c)
+        assert "/ 5 题" in driver.find_element(By.ID, "study-item").text
+        item = pool[item_id]
+        assert item.source.title.startswith(STUDY_DOC) or STUDY_DOC in item.source.doc
+        assert item.prompt.replace("\n", "") in driver.find_element(By.ID, "study-item").text.replace("\n", "")
+        seen.append(item_id)
+        right = k != 3
+        if item.type == "tf":
+            label = "对" if item.answer is right else "错"
+            driver.find_element(By.XPATH, f"//*[@id='study-tf']//label[normalize-space(.)='{label}']").click()
+        elif item.type == "mc":
+            choice = item.answer if right else next(c for c in item.choices if c != item.answer)
+            letter = "ABCDEFGH"[item.choices.index(choice)]
+            driver.find_element(By.XPATH, f"//*[@id='study-mc']//label[starts-with(normalize-space(.), '{letter}.')]").click()
+        else:
+            box = driver.find_element(By.CSS_SELECTOR, "#study-cloze input, #study-cloze textarea")
+            box.send_keys(item.answer if right else "不知道")
+        driver.find_element(By.ID, "study-submit").click()
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#study-feedback .study-verdict"))
+        verdict = driver.find_element(By.CSS_SELECTOR, "#study-feedback .study-verdict").text
+        assert verdict.startswith("✓ 回答正确" if right else "✗ 回答错误，正确答案："), verdict
+        card = driver.find_element(By.ID, "study-source")
+        a, b = item.source.span
+        assert "".join(m.text for m in card.find_elements(By.TAG_NAME, "mark")).replace("\n", "") == \
+            item.source.passage[a:b].replace("\n", "")
+        if not right:
+            wrong = item
+            # the mistake's feedback beside its cited passage, for whoever reads the CI artifacts
+            STUDY_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(STUDY_SCREENSHOT.with_name("study-tab-feedback.png")))
+        driver.find_element(By.ID, "study-next").click()
+    assert len(set(seen)) == 5
+
+    WebDriverWait(driver, 30).until(lambda d: "得分 4 / 5" in d.find_element(By.ID, "study-score").text)
+    review = driver.find_element(By.ID, "study-review")
+    [entry] = review.find_elements(By.CSS_SELECTOR, ".study-review-item")
+    assert entry.get_attribute("data-id") == wrong.id
+    assert "你的答案：" in entry.text and "正确答案：" in entry.text
+    assert entry.find_elements(By.CSS_SELECTOR, ".source-card mark")
+    assert "薄弱章节" in driver.find_element(By.ID, "study-summary").text
+    driver.execute_script("window.scrollTo(0, 0);")
+    STUDY_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(STUDY_SCREENSHOT))
+    assert STUDY_SCREENSHOT.stat().st_size > 10_000
+
+    driver.find_element(By.ID, "study-retry").click()
+    number, item_id = WebDriverWait(driver, 30).until(lambda d: (c := current(d)) and c)
+    assert (number, item_id) == (1, wrong.id)
+    assert "第 1 / 1 题" in driver.find_element(By.ID, "study-item").text
