@@ -168,7 +168,7 @@ def start_session(
     drawn = study_items.generate(
         settings, docs=list(docs) if docs else None, section=(section or "").strip() or None,
         n=count_of(n), types=list(types) if types is not None else ITEM_TYPES,
-        weigh=progress.weigher(settings, user), only_ids=only_ids, pool=pool,
+        weigh=progress.weigher(settings, user, pool=pool), only_ids=only_ids, pool=pool,
     )
     return Session(user=user, items=list(drawn))
 
