@@ -13,6 +13,7 @@ same concept, one list. Chinese numerals are read with cn2an (「二十四」 = 
 from __future__ import annotations
 
 import functools
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -50,7 +51,13 @@ BODY_HEADS = ("委员会", "人民政府", "部门", "机关", "机构", "中心
 _GENERIC_START_RE = re.compile(r"^(?:本|该|其|此|有关|相关|其他|其它|上述|前款|各|任何|所在|同级|上级|下级|上一级|下列|以下)")
 _COORDINATION_RE = re.compile(r"[、和与及或，,]")
 # A phrase that starts with a negation or a verb describes a body (「无医疗机构」「取得许可的单位」).
-_NOT_A_NAME_RE = re.compile(r"^(?:无|非|未|不|取得|经|设置|设立|依法|具有|具备|承担|从事|负责|被)")
+# A phrase with a verb of one body acting on another is a clause cut short (「税务机关责令用人单位」),
+# one ending a list (「医疗保障等有关部门」) no single body.
+_CLAUSE_IN_NAME_RE = re.compile(r"责令|会同|通知|要求|协助|配合|委托|等")
+# So does one named by what it does in this provision (「组织编制部门」「受理申请部门」): it may be any office.
+_NOT_A_NAME_RE = re.compile(
+    r"^(?:无|非|未|不|取得|经|设置|设立|依法|具有|具备|承担|从事|负责|被|组织|编制|受理|实施|作出|审批|批准|指定|委托|举办|开办|提供)"
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,22 @@ def quantities(text: str) -> list[Quantity]:
     return out
 
 
+def range_bounds(text: str, start: int, end: int, unit: str) -> tuple[float, float]:
+    """The other end of a range the blank is one end of: 「五万元以上____以下」 keeps every choice
+    above 五万元, 「____以上一万元以下」 below 一万元 (a choice outside the range is no choice)."""
+    low, high = 0.0, math.inf
+    before, after = text[max(0, start - 16) : start], text[end : end + 18]
+    if before.endswith("以上"):
+        found = [q for q in quantities(before[:-2]) if q.unit == unit and q.value is not None]
+        if found and found[-1].end == len(before) - 2:
+            low = found[-1].value or 0.0
+    if after.startswith("以上"):
+        found = [q for q in quantities(after[2:]) if q.unit == unit and q.value is not None]
+        if found and found[0].start == 0:
+            high = found[0].value or math.inf
+    return low, high
+
+
 def normalise(text: str) -> str:
     """What two spellings of the same answer share: NFKC, no spaces or punctuation, digits for
     Chinese numerals (「二十四小时内」 = 「24 小时内」). Only numeral runs are converted (cn2an on
@@ -165,7 +188,7 @@ def is_body(phrase: str) -> bool:
     written in plain characters (a subject cut inside a quoted name, 「取得《医疗机构」, is none)."""
     if not 4 <= len(phrase) <= 24 or _COORDINATION_RE.search(phrase) or _GENERIC_START_RE.match(phrase):
         return False
-    if not re.fullmatch(r"[\u4e00-\u9fff]+", phrase) or _NOT_A_NAME_RE.match(phrase):
+    if not re.fullmatch(r"[\u4e00-\u9fff]+", phrase) or _NOT_A_NAME_RE.match(phrase) or _CLAUSE_IN_NAME_RE.search(phrase):
         return False
     if _GENERIC_START_RE.match(body_core(phrase)):  # 「国务院有关部门」: a level, then no name
         return False
@@ -192,8 +215,14 @@ def same_function(a: str, b: str) -> bool:
 
 
 def cores_overlap(ca: str, cb: str) -> bool:
-    """`same_function` on functions already stripped of their level (`body_core`)."""
+    """`same_function` on functions already stripped of their level (`body_core`); a kind of a
+    body (「公立医疗机构」) is that body too."""
+    ca, cb = _SUBTYPE_RE.sub("", ca) or ca, _SUBTYPE_RE.sub("", cb) or cb
     return ca[:2] == cb[:2] or ca in cb or cb in ca
+
+
+# Qualifiers that name a kind of a body (a 公立医疗机构 is a 医疗机构): compared without them.
+_SUBTYPE_RE = re.compile(r"^(?:公立|综合性|军队|定点|基层|专科|非营利性|营利性|民营|社会办|二级|三级|承担[^的]*的)")
 
 
 # --- inline lists --------------------------------------------------------------------------------
@@ -228,8 +257,8 @@ def inline_lists(text: str) -> list[InlineList]:
             piece = raw.strip()
             start = text.find(piece, pos) if piece else -1
             pos += len(raw) + 1
-            if piece.endswith("等"):
-                piece = piece[:-1]
+            if "等" in piece:  # 「担架员等急救人员」: the member, then the list's summary noun
+                piece = piece.split("等", 1)[0]
             if not piece or start < 0 or len(piece) > _ITEM_MAX or re.search(r"除|以外|其他|其它|的$", piece):
                 continue
             members.append((start, start + len(piece), piece))

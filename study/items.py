@@ -20,7 +20,7 @@ from settings import Settings
 from study import corpus as store
 from study.entities import (InlineList, Quantity, body_core, cores_overlap, inline_lists, is_body, normalise, quantities,
                             same_function, write_quantity)
-from study.entities import BODY_HEADS, RANGE_BEFORE_RE
+from study.entities import BODY_HEADS, RANGE_BEFORE_RE, range_bounds
 from study.perturb import Perturbation, change_number, change_period, flip_modal, reads_as, swap_subject
 
 ITEM_TYPES = ("cloze", "tf", "mc")
@@ -369,9 +369,11 @@ def _cloze(doc: store.Document, blank: _Blank) -> Item:
     )
 
 
-def _quantity_distractors(q: Quantity, passage: str, idx: _Index, rng: random.Random) -> list[str] | None:
+def _quantity_distractors(q: Quantity, passage: str, idx: _Index, rng: random.Random,
+                          bounds: tuple[float, float] = (0.0, math.inf)) -> list[str] | None:
     """Three figures of the same kind and unit stated elsewhere in the corpus, nearest in size first,
-    none of them stated anywhere in the source passage; written like the answer."""
+    none of them stated anywhere in the source passage, inside the range the blank closes; written
+    like the answer."""
     stated = {x.key for x in quantities(passage)}
     if q.kind == "period":
         pool = [t for n, t in idx.periods.items() if n != normalise(q.text)
@@ -384,7 +386,7 @@ def _quantity_distractors(q: Quantity, passage: str, idx: _Index, rng: random.Ra
     if q.value is None or q.value <= 0:
         return None
     # within a factor of ten: 「两年」 against 「三十年」 is no choice a trainee weighs
-    values = sorted((v for v in values if 0 < v and 1 / _MC_RATIO <= v / q.value <= _MC_RATIO),
+    values = sorted((v for v in values if bounds[0] < v < bounds[1] and 1 / _MC_RATIO <= v / q.value <= _MC_RATIO),
                     key=lambda v: (abs(math.log(v / q.value)), v))
     if len(values) < 3:
         return None
@@ -507,7 +509,8 @@ def _blank_items(doc: store.Document, chunk: Chunk, idx: _Index) -> list[Item]:
         out.append(_cloze(doc, blank))
         rng = _rng(chunk.doc_id, chunk.chunk_id, blank.start, blank.kind)
         if blank.quantity is not None:
-            distractors = _quantity_distractors(blank.quantity, chunk.text, idx, rng)
+            bounds = range_bounds(chunk.text, blank.start, blank.end, blank.quantity.unit)
+            distractors = _quantity_distractors(blank.quantity, chunk.text, idx, rng, bounds)
         elif blank.kind == "body":
             if candidates is None:
                 candidates = _distractor_bodies(chunk.text, idx)

@@ -14,13 +14,21 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from study.entities import NUMERAL_RE, Quantity, number_value, quantities, write_quantity
+from study.entities import NUMERAL_RE, RANGE_BEFORE_RE, Quantity, number_value, quantities, range_bounds, write_quantity
 
 # The modal markers the checklist classifies by (ingest/requirements.py): obligation 应当, prohibition
 # 不得. Only these two flip cleanly; 必须/禁止/严禁/可以 in the same clause make a flip ambiguous.
 _OTHER_MODALS_RE = re.compile(r"必须|禁止|严禁|可以|不应|无须|不准|有权")
 # Thresholds 「不得少于/超过…」 are figures, not prohibitions: 「应当少于」 is no statement.
 _THRESHOLD_AFTER_RE = re.compile(r"^(?:少于|低于|超过|高于|迟于|早于|晚于|大于|小于|多于|短于|长于)")
+# 「应当」 before a manner or a place (及时、依法、按照…、在…) negates into a muddle (「不得及时、准确、全面」):
+# only 「应当」 + a verb flips into a clear prohibition (「应当建立」 → 「不得建立」).
+_MANNER_AFTER_RE = re.compile(
+    r"^(?:及时|立即|准确|全面|如实|真实|妥善|严格|依法|依照|按照|根据|遵照|在|于|自|向|对|为|与|同|会同|定期|主动|积极|认真|切实|"
+    r"予以|给予|将|把|由|从|以|逐步|优先|尽快|当|同时|分别|共同|统一)"
+)
+# 「不得」 before misconduct (擅自、非法…) affirms into nonsense (「应当擅自停业」).
+_MISCONDUCT_AFTER_RE = re.compile(r"^(?:擅自|私自|随意|任意|非法|违法|违规|无故|以任何|超|虚|伪造|弄虚作假)")
 # A clause that already carves out an exception or a condition reads ambiguously once flipped.
 _EXCEPTION_RE = re.compile(r"除外|但是|但|除[^，。；]{1,30}外|未经|不得不|应当不")
 
@@ -74,7 +82,10 @@ def change_number(statement: str, body_start: int, stated: Collection[tuple[str,
     for q in quantities(statement):
         if q.start < body_start or q.value is None or q.kind == "period":
             continue
-        options = [v for v in plausible_values(q.value, q.unit) if (q.kind, q.unit, v) not in stated
+        if RANGE_BEFORE_RE.search(statement[: q.start]) or re.match(r"(?:至|到|-|－|～|~)", statement[q.end:]):
+            continue  # an end of 「三万到五万人」: changed alone it may cross the other end
+        low, high = range_bounds(statement, q.start, q.end, q.unit)
+        options = [v for v in plausible_values(q.value, q.unit) if low < v < high and (q.kind, q.unit, v) not in stated
                    and ("figure" if q.kind == "deadline" else "deadline", q.unit, v) not in stated]
         if not options:
             continue
@@ -100,7 +111,9 @@ def flip_modal(statement: str, body_start: int) -> Perturbation | None:
     if len(marks) != 1 or _OTHER_MODALS_RE.search(body) or _EXCEPTION_RE.search(body):
         return None
     m = marks[0]
-    if m.group(0) == "不得" and _THRESHOLD_AFTER_RE.match(body[m.end():]):
+    if m.group(0) == "不得" and (_THRESHOLD_AFTER_RE.match(body[m.end():]) or _MISCONDUCT_AFTER_RE.match(body[m.end():])):
+        return None
+    if m.group(0) == "应当" and _MANNER_AFTER_RE.match(body[m.end():]):
         return None
     if body[max(0, m.start() - 1) : m.start()] == "不":
         return None
@@ -142,6 +155,8 @@ def swap_subject(statement: str, body_start: int, subject: str, sibling: str) ->
     at = body.index(subject)
     if not re.search(r"(?:^|[，；：:]|^[（(][一二三四五六七八九十\d]+[）)])$", body[:at]):
         return None
+    if re.match(r"(?:、|和|与|及|或|以及|等)", body[at + len(subject):]):
+        return None  # one of several bodies obliged together: swapping one leaves the others
     start = body_start + at
     return Perturbation(_replace(statement, start, start + len(subject), sibling), "subject", subject, sibling, start)
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -63,9 +65,15 @@ def test_the_shipped_corpus_yields_500_items_of_every_type_and_none_breaks_a_rul
 
 
 def test_the_pool_is_built_fast_without_the_encoder(shipped_settings: Settings) -> None:
-    started = time.perf_counter()
+    """CPU time, not wall time: the figure holds on a machine busy with other work."""
+    started = time.process_time()
     item_pool(shipped_settings)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
+    probe = ("import sys; from settings import load_settings; from study.items import item_pool; "
+             f"pool = item_pool(load_settings(overrides={{'data_dir': {str(shipped_settings.data_path)!r}}})); "
+             "print(len(pool), 'torch' in sys.modules, 'chromadb' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) >= 500 and out[1:] == ["False", "False"]  # neither the encoder nor Chroma loaded
 
 
 def test_class_member_distractors_come_from_the_sibling_classes_not_the_class_itself(pool: list[Item]) -> None:

@@ -21,8 +21,12 @@ def test_a_number_changes_by_a_plausible_amount_to_a_value_not_stated() -> None:
 
 
 def test_the_modal_flips_only_where_the_result_is_clearly_false() -> None:
-    pert = flip_modal("医疗卫生机构应当及时收集本单位产生的医疗废物。", 0)
-    assert pert is not None and pert.statement == "医疗卫生机构不得及时收集本单位产生的医疗废物。"
+    pert = flip_modal("医疗卫生机构应当建立、健全医疗废物管理责任制。", 0)
+    assert pert is not None and pert.statement == "医疗卫生机构不得建立、健全医疗废物管理责任制。"
+    back = flip_modal("医疗卫生机构不得露天存放医疗废物。", 0)
+    assert back is not None and back.statement == "医疗卫生机构应当露天存放医疗废物。"
+    assert flip_modal("应当及时、准确、全面公布信息。", 0) is None  # a manner: 「不得及时」 is a muddle
+    assert flip_modal("院前医疗急救机构不得擅自停业。", 0) is None  # misconduct: 「应当擅自」 is nonsense
     assert flip_modal("禁止任何单位和个人转让、买卖医疗废物。", 0) is None  # 禁止, not 不得
     assert flip_modal("暂时贮存的时间不得超过2天。", 0) is None  # a threshold, not a prohibition
     assert flip_modal("应当公示，但是涉及国家秘密的除外。", 0) is None  # an exception
