@@ -73,4 +73,7 @@ def load(settings: Settings) -> Corpus:
     if rq.store_path(settings).exists():
         for req in rq.list_requirements(settings):
             requirements.setdefault(req.doc_id, []).append(req)
+    else:  # a data dir ingested before the checklist existed: read the requirements off the chunks
+        for doc in documents:
+            requirements[doc.doc_id] = rq.extract(chunks.get(doc.doc_id, []), doc=doc.name)
     return Corpus(documents, chunks, requirements)

@@ -202,9 +202,10 @@ _LEVEL_RE = re.compile(
 
 
 def body_core(phrase: str) -> str:
-    """A body's function without its level (「县级以上地方人民政府卫生行政部门」 → 「卫生行政部门」)."""
-    core = _LEVEL_RE.sub("", phrase)
-    return core or phrase
+    """A body's function without its level (「县级以上地方人民政府卫生行政部门」 → 「卫生行政部门」)
+    or its kind (「公立医疗机构」 → 「医疗机构」: a kind of a body is that body too)."""
+    core = _LEVEL_RE.sub("", phrase) or phrase
+    return _SUBTYPE_RE.sub("", core) or core
 
 
 def same_function(a: str, b: str) -> bool:
@@ -215,9 +216,7 @@ def same_function(a: str, b: str) -> bool:
 
 
 def cores_overlap(ca: str, cb: str) -> bool:
-    """`same_function` on functions already stripped of their level (`body_core`); a kind of a
-    body (「公立医疗机构」) is that body too."""
-    ca, cb = _SUBTYPE_RE.sub("", ca) or ca, _SUBTYPE_RE.sub("", cb) or cb
+    """`same_function` on functions already stripped of their level and kind (`body_core`)."""
     return ca[:2] == cb[:2] or ca in cb or cb in ca
 
 

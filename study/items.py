@@ -201,6 +201,7 @@ class _Index:
     periods: dict[str, str] = field(default_factory=dict)  # normalised -> verbatim
     bodies: list[str] = field(default_factory=list)
     cores: dict[str, str] = field(default_factory=dict)  # body -> its function (`body_core`)
+    groups: dict[str, int] = field(default_factory=dict)  # body -> its kind (`_body_group`)
     doc_subjects: dict[str, list[str]] = field(default_factory=dict)  # doc_id -> bodies it obliges
     doc_quantities: dict[str, set[tuple[str, str, float | None]]] = field(default_factory=dict)
     texts: str = ""  # every chunk's text, for "does this statement occur anywhere" checks
@@ -228,6 +229,7 @@ def _index(corpus: store.Corpus) -> _Index:
         idx.doc_subjects[doc_id] = list(subjects)
     idx.bodies = sorted(bodies, key=lambda b: (-len(b), b))
     idx.cores = {b: body_core(b) for b in idx.bodies}
+    idx.groups = {b: _body_group(b) for b in idx.bodies}
     idx.texts = "\x00".join(texts)
     return idx
 
@@ -414,7 +416,7 @@ def _body_distractors(answer: str, candidates: list[str], doc_bodies: Collection
         return None  # 「县级以上人民政府」: only its level tells it from another government
     pool = [b for b in candidates if not cores_overlap(cores[b], answer_core)]
     group = _body_group(answer)
-    ranked = sorted(pool, key=lambda b: (_body_group(b) != group, b not in doc_bodies, rng.random()))
+    ranked = sorted(pool, key=lambda b: (idx.groups[b] != group, b not in doc_bodies, rng.random()))
     chosen: list[str] = []
     for b in ranked:
         if not any(cores_overlap(cores[b], cores[c]) for c in chosen):
@@ -495,7 +497,9 @@ def _blank_items(doc: store.Document, chunk: Chunk, idx: _Index) -> list[Item]:
     out: list[Item] = []
     blanks: list[_Blank] = []
     for p in provisions:
-        blanks += _quantity_blanks(p)
+        # a report's 「一」 + unit is an expression (「最后一公里」「一天会议」), not a figure it reports
+        blanks += [b for b in _quantity_blanks(p) if normative or not (b.quantity and b.quantity.chinese
+                                                                       and b.quantity.value == 1)]
         if normative:
             blanks += _body_blanks(p, idx.bodies)
             blanks += [b for b, _ in _list_blanks(p)]
