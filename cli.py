@@ -457,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"qianxian {args.command}: interrupted", file=sys.stderr)
         return EXIT_FATAL
+    except BrokenPipeError:  # `qianxian study --format json | head`: the reader left, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -353,6 +353,20 @@ def test_study_json_is_the_contract_and_a_seed_reproduces_it(shipped_settings: S
     assert len(items) == 5 and all(i["type"] == "tf" and "献血法" in i["citation"]["doc"] for i in items)
 
 
+def test_a_reader_that_stops_early_is_no_error(shipped_settings: Settings, cache_dir: Path) -> None:
+    """`qianxian study --format json | head -1`: the pipe closes under the writer; exit 0, no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QIANXIAN_")}
+    env.update(QIANXIAN_CACHE_DIR=str(cache_dir))
+    writer = subprocess.Popen([*qianxian(), "study", "--data-dir", str(shipped_settings.data_path), "--format", "json",
+                               "--n", "200", "--seed", "1"], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    assert writer.stdout.read(10).startswith(b"{")
+    writer.stdout.close()  # the reader leaves before the 200 items are written
+    stderr = writer.stderr.read().decode()
+    assert writer.wait(timeout=60) == EXIT_OK, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
 def test_study_session_from_a_pipe_gives_feedback_score_review_and_records_progress(
     shipped_settings: Settings, cache_dir: Path, tmp_path: Path
 ) -> None:
