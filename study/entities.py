@@ -216,8 +216,15 @@ def same_function(a: str, b: str) -> bool:
 
 
 def cores_overlap(ca: str, cb: str) -> bool:
-    """`same_function` on functions already stripped of their level and kind (`body_core`)."""
-    return ca[:2] == cb[:2] or ca in cb or cb in ca
+    """`same_function` on functions already stripped of their level and kind (`body_core`). A body
+    whose name holds another's in order is a kind of it (「院内医疗急救机构」 is a 「医疗机构」)."""
+    return ca[:2] == cb[:2] or _within(ca, cb) or _within(cb, ca)
+
+
+def _within(short: str, long: str) -> bool:
+    """Whether `short`'s characters occur in `long` in order (「医疗机构」 in 「院内医疗急救机构」)."""
+    chars = iter(long)
+    return len(short) <= len(long) and all(ch in chars for ch in short)
 
 
 # Qualifiers that name a kind of a body (a 公立医疗机构 is a 医疗机构): compared without them.

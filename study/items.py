@@ -85,7 +85,11 @@ GENERATOR_VERSION = "1"  # part of every id: items made by changed rules are new
 LETTERS = "ABCD"
 # A provision that points back at another (「前款规定的…」「该机构…」) cannot be read on its own.
 # So does a closing delegation (「具体办法由…规定」: the 办法 of the sentence before).
-_DEPENDENT_RE = re.compile(r"^(?:前款|前两款|前三款|前项|前款所列|上述|该|其|此|本款|依照前款|依照本条|具体(?:管理|实施)?(?:办法|标准|规定))")
+# A sentence opening with a connective (「但是…」「否则…」) continues the one before it.
+_DEPENDENT_RE = re.compile(
+    r"^(?:前款|前两款|前三款|前项|前款所列|上述|该|其|此|本款|依照前款|依照本条|具体(?:管理|实施)?(?:办法|标准|规定)"
+    r"|但是?|否则|并且|而且|同时|对此|为此|对其)"
+)
 _STATEMENT_MAX = 160
 _MC_RATIO = 5.0  # a figure's distractors lie within this factor of it  # a tf statement a trainee can read at once
 _SHOWN_MAX = 150  # a blanked sentence (longer ones are cut to the clause around the blank)
