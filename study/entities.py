@@ -103,6 +103,8 @@ def write_quantity(value: float, like: str, chinese: bool) -> str | None:
     if numeral is None:
         return None
     rest = like[numeral.end():]
+    if rest.startswith("万"):  # 「5万元」: the value is counted in 万 (below 1万 in 元: 「2000元」)
+        value, rest = (value / 10000, rest) if value >= 10000 else (value, rest[1:])
     written = write_number(value, chinese)
     if chinese and written == "二" and rest.startswith("个"):
         written = "两"
@@ -136,6 +138,8 @@ def quantities(text: str) -> list[Quantity]:
         chinese = not m.group(1)[0].isdigit()
         if value == 1 and chinese and unit in _COUNT_UNITS:
             continue
+        if unit == "万元":  # 「5万元」 and 「五万元」 state the same sum
+            value, unit = value * 10000, "元"
         found.append(Quantity(m.start(), m.end(), m.group(0), "figure", value, canonical_unit(unit), chinese))
     found.sort(key=lambda q: (q.start, -(q.end - q.start)))
     out: list[Quantity] = []

@@ -34,6 +34,9 @@ def test_a_quantity_rewritten_keeps_its_unit_and_style() -> None:
     assert write_quantity(2, "六个月", True) == "两个月"
     assert write_quantity(12, "6个月", False) == "12个月"
     assert write_quantity(14, "七日内", True) == "十四日内"
+    assert write_quantity(100000, "5万元", False) == "10万元" and write_quantity(100000, "五万元", True) == "十万元"
+    assert write_quantity(2000, "1万元", False) == "2000元"
+    assert quantities("处5万元以上")[0].key == quantities("处五万元以上")[0].key == ("figure", "元", 50000.0)
 
 
 def test_named_bodies_and_their_function() -> None:
