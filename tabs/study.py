@@ -276,7 +276,10 @@ def summary_markdown(settings: Settings, user: str | None) -> str:
     """The user's progress: attempts, accuracy, the weakest sections."""
     if not user:
         return SUMMARY_EMPTY
-    s = progress.summary(settings, user)
+    try:
+        s = progress.summary(settings, user)
+    except StudyError as exc:  # an unreadable study.sqlite: one line in the progress panel
+        return f"✖ {md_escape(str(exc))}"
     lines = [f"**{md_escape(user)}** 的学习进度：{s.label}。"]
     weak = [sec for sec in s.sections if sec.correct < sec.attempts][:WEAK_SECTIONS_SHOWN]
     if weak:
@@ -382,9 +385,10 @@ def build(app: gr.Blocks, state: AppState, kb_changed: gr.State) -> None:
                 show_summary(user or name))
 
     def on_kb_changed(docs: list[str] | None) -> Any:
+        """New choices after an ingest or a delete; a selection that no longer names anything is dropped."""
         choices = document_choices(state.assistant().documents())
-        live = {value for _, value in choices}
-        return gr.update(choices=choices, value=[d for d in docs or [] if d in live])
+        kept = [d for d in docs or [] if any(d in value or d in label for label, value in choices)]
+        return gr.update(choices=choices, value=kept)
 
     def show_summary(name: str | None) -> str:
         try:
