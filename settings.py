@@ -328,6 +328,18 @@ class StudySettings(BaseModel):
         3.0, ge=1.0, description="How much more likely an item from a section the trainee missed before is drawn "
         "than one from a section never missed (a section's weight grows from 1 to this with its miss rate).",
     )
+    shown_max_chars: int = Field(
+        150, ge=40, description="A blanked provision longer than this is shown as the ；-clauses around the blank "
+        "(a penalty article's 300-character sentence is no question a trainee reads at once).",
+    )
+    statement_max_chars: int = Field(
+        160, ge=40, description="True/false: a requirement statement longer than this is not asked (one change "
+        "hidden in a long statement tests reading, not knowing the provision).",
+    )
+    figure_distractor_ratio: float = Field(
+        5.0, gt=1.0, description="Multiple choice: a figure's distractors lie within this factor of it "
+        "(「两年」 against 「三十年」 is no choice a trainee weighs).",
+    )
     seen_weight: float = Field(
         0.5, gt=0, le=1.0, description="Relative weight of an item the trainee already answered correctly "
         "(below 1: new items come first, yet a short corpus still fills a session).",

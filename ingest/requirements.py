@@ -109,15 +109,15 @@ _CONNECTOR_RE = re.compile(r"^(?:、|和|与|及其|及|以及|或者|或|，)$"
 _LEADING_RE = re.compile(r"^(?:但是?|并且?|同时|而且?|且|则)")
 
 # Time limits and periods (X日内, 之日起三十日内, 每半年, 至少每2天, 到2025年底前).
-_TIME_UNIT = r"个工作日|工作日|小时|分钟|个月|日|天|周|月|年"
-_WITHIN_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({_TIME_UNIT})(?:以)?内")
-_PERIOD_RE = re.compile(rf"每(半年|季度|(?:\d+\s*)?(?:{_TIME_UNIT}))")
+TIME_UNIT = r"个工作日|工作日|小时|分钟|个月|日|天|周|月|年"
+_WITHIN_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({TIME_UNIT})(?:以)?内")
+_PERIOD_RE = re.compile(rf"每(半年|季度|(?:\d+\s*)?(?:{TIME_UNIT}))")
 _BY_DATE_RE = re.compile(r"(?:到|至|于|在)((?:19|20)\d\d年(?:\d{1,2}月)?)(?:底|末)?(?:前|以前|之前)?|((?:19|20)\d\d年(?:\d{1,2}月)?)(?:底|末)?(?:前|以前|之前)")
 # Figures: a quantity with a unit of measure (not 次: 「每半年报告一次」 counts the period).
-_FIGURE_UNIT = (
+FIGURE_UNIT = (
     r"%|‰|个工作日|小时|分钟|个月|周岁|岁|天|日|周|年|毫升|升|万元|元|名|人次|人|张|床|辆|台|家|所|平方米|米|公里|千米|倍"
 )
-_FIGURE_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({_FIGURE_UNIT})(以上|以下|以内)?")
+_FIGURE_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({FIGURE_UNIT})(以上|以下|以内)?")
 _AT_LEAST_RE = re.compile(r"(?:不少于|不低于|至少|不得少于|不得低于)[^，。；]{0,10}$")
 _AT_MOST_RE = re.compile(r"(?:不超过|不得超过|不高于|不得高于|最多|最高)[^，。；]{0,10}$")
 _LIANG_RE = re.compile(r"两(?=[个名人年次天日周小张床辆台家所倍])")

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import cn2an
 
 # The units the checklist reads figures and time limits with (one list for the product).
-from ingest.requirements import _FIGURE_UNIT as FIGURE_UNIT  # noqa: PLC2701 (shared word list)
-from ingest.requirements import _TIME_UNIT as TIME_UNIT  # noqa: PLC2701
+from ingest.requirements import FIGURE_UNIT, TIME_UNIT
 
 # A number: digits, or a run of Chinese numerals (not 〇: 「二〇一九年」 is a year). A lone 百/千/万
 # is a word (「百家」), not a number.

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ingest.documents import Chunk
 from ingest.requirements import REPORT_TYPES, Requirement, text_spans
 from ingest.structure import ARTICLE_RE, NUMBERED_MARK_RE, answer_units, split_sentences
-from settings import Settings
+from settings import Settings, StudySettings
 from study import corpus as store
 from study.entities import (InlineList, Quantity, body_core, cores_overlap, inline_lists, is_body, normalise, quantities,
                             same_function, write_quantity)
@@ -90,9 +90,6 @@ _DEPENDENT_RE = re.compile(
     r"^(?:前款|前两款|前三款|前项|前款所列|上述|该|其|此|本款|依照前款|依照本条|具体(?:管理|实施)?(?:办法|标准|规定)"
     r"|但是?|否则|并且|而且|同时|对此|为此|对其)"
 )
-_STATEMENT_MAX = 160
-_MC_RATIO = 5.0  # a figure's distractors lie within this factor of it  # a tf statement a trainee can read at once
-_SHOWN_MAX = 150  # a blanked sentence (longer ones are cut to the clause around the blank)
 _TRUE_WORDS = {"true", "t", "对", "正确", "是", "√", "✓", "✔", "yes", "y", "1"}
 _FALSE_WORDS = {"false", "f", "错", "错误", "否", "×", "✗", "✘", "x", "no", "n", "0"}
 # Where a named body's phrase may start or end in a sentence (not inside a longer name).
@@ -209,10 +206,11 @@ class _Index:
     doc_subjects: dict[str, list[str]] = field(default_factory=dict)  # doc_id -> bodies it obliges
     doc_quantities: dict[str, set[tuple[str, str, float | None]]] = field(default_factory=dict)
     texts: str = ""  # every chunk's text, for "does this statement occur anywhere" checks
+    cfg: StudySettings = field(default_factory=StudySettings)  # the length and distance limits
 
 
-def _index(corpus: store.Corpus) -> _Index:
-    idx = _Index()
+def _index(corpus: store.Corpus, cfg: StudySettings) -> _Index:
+    idx = _Index(cfg=cfg)
     texts: list[str] = []
     bodies: dict[str, None] = {}
     for doc, chunk in corpus.all_chunks():
@@ -263,11 +261,11 @@ def _display_with_blank(blank: _Blank) -> str:
     return shown[:a] + BLANK + shown[b:]
 
 
-def _narrowed(blank: _Blank) -> _Blank:
+def _narrowed(blank: _Blank, shown_max: int) -> _Blank:
     """A long provision (a penalty article's one sentence of 300 characters) shown as the ；-clause
     that holds the blank, marked 「……」 where it was cut; the article is still named."""
     p = blank.provision
-    if len(p.display) <= _SHOWN_MAX or blank.kind == "enumeration_item":
+    if len(p.display) <= shown_max or blank.kind == "enumeration_item":
         return blank  # a list item is blanked among all its siblings, or not at all
     text = p.chunk.text
     base = p.start + p.article_cut
@@ -278,7 +276,7 @@ def _narrowed(blank: _Blank) -> _Blank:
     starts = [at for at in stops if at <= blank.start]
     start = starts[-1]
     for earlier in reversed(starts[:-1]):  # the clauses before it too, while the whole stays short
-        if end - earlier > _SHOWN_MAX:
+        if end - earlier > shown_max:
             break
         start = earlier
     narrowed = _Provision(p.chunk, start, end, p.lead, start > p.start + p.article_cut, end < p.end)
@@ -293,13 +291,13 @@ def _prompt_text(blank: _Blank) -> str:
     return shown + ("……" if p.cut_after else "")
 
 
-def _clear(blank: _Blank) -> bool:
+def _clear(blank: _Blank, shown_max: int) -> bool:
     """The answer is in the tested part, named once in what the prompt shows (else the prompt
     gives it away or the blank is ambiguous), and the sentence stands on its own."""
     p = blank.provision
     if not (p.start + p.article_cut <= blank.start and blank.end <= p.end):
         return False
-    if _DEPENDENT_RE.match(_strip_article(p.text)) or len(p.display) > _SHOWN_MAX:
+    if _DEPENDENT_RE.match(_strip_article(p.text)) or len(p.display) > shown_max:
         return False
     return _occurrences(blank.answer, p.display) == 1
 
@@ -392,7 +390,7 @@ def _quantity_distractors(q: Quantity, passage: str, idx: _Index, rng: random.Ra
     if q.value is None or q.value <= 0:
         return None
     # within a factor of ten: 「两年」 against 「三十年」 is no choice a trainee weighs
-    values = sorted((v for v in values if bounds[0] < v < bounds[1] and 1 / _MC_RATIO <= v / q.value <= _MC_RATIO),
+    values = sorted((v for v in values if bounds[0] < v < bounds[1] and 1 / idx.cfg.figure_distractor_ratio <= v / q.value <= idx.cfg.figure_distractor_ratio),
                     key=lambda v: (abs(math.log(v / q.value)), v))
     if len(values) < 3:
         return None
@@ -511,8 +509,9 @@ def _blank_items(doc: store.Document, chunk: Chunk, idx: _Index) -> list[Item]:
         blanks += _numbered_item_blanks(chunk)
     candidates: list[str] | None = None  # body distractors for this passage, found once when needed
     doc_bodies = set(idx.doc_subjects.get(doc.doc_id, []))
-    for blank in map(_narrowed, blanks):
-        if not _clear(blank):
+    shown_max = idx.cfg.shown_max_chars
+    for blank in (_narrowed(b, shown_max) for b in blanks):
+        if not _clear(blank, shown_max):
             continue
         out.append(_cloze(doc, blank))
         rng = _rng(chunk.doc_id, chunk.chunk_id, blank.start, blank.kind)
@@ -558,7 +557,7 @@ def _sibling_subjects(req: Requirement, passage: str, idx: _Index) -> list[str]:
 def _tf_items(doc: store.Document, req: Requirement, chunk: Chunk, idx: _Index, siblings_text: dict[str, list[str]]) -> list[Item]:
     statement, body_start = _statement_parts(req)
     body = statement[body_start:]
-    if len(statement) > _STATEMENT_MAX or _DEPENDENT_RE.match(statement) or _DEPENDENT_RE.match(body.lstrip("（(一二三四五六七八九十)）、. 0123456789")):
+    if len(statement) > idx.cfg.statement_max_chars or _DEPENDENT_RE.match(statement) or _DEPENDENT_RE.match(body.lstrip("（(一二三四五六七八九十)）、. 0123456789")):
         return []
     spans = text_spans(chunk.text, req.text)
     if not spans:
@@ -616,11 +615,11 @@ def item_pool(settings: Settings) -> list[Item]:
         raise _no_store(settings) from None
     if not corpus.documents:
         raise _no_store(settings)
-    return build_pool(corpus)
+    return build_pool(corpus, settings.study)
 
 
-def build_pool(corpus: store.Corpus) -> list[Item]:
-    idx = _index(corpus)
+def build_pool(corpus: store.Corpus, cfg: StudySettings | None = None) -> list[Item]:
+    idx = _index(corpus, cfg or StudySettings())
     by_chunk = {c.chunk_id: (d, c) for d, c in corpus.all_chunks()}
     siblings_text: dict[str, list[str]] = defaultdict(list)
     for reqs in corpus.requirements.values():
