@@ -677,12 +677,12 @@ def generate(
     draw takes the least-used document and an unused section where it can), tf about half true."""
     unknown = [t for t in types if t not in ITEM_TYPES]
     if unknown:
-        raise StudyError(f"types: unknown item type {unknown[0]!r} (use {', '.join(ITEM_TYPES)})")
+        raise StudyError(f"types：未知题型 '{unknown[0]}'（可选 {'、'.join(ITEM_TYPES)}）")
     if not types:
-        raise StudyError(f"types: no item type given (use {', '.join(ITEM_TYPES)})")
+        raise StudyError(f"types：未选择题型（可选 {'、'.join(ITEM_TYPES)}）")
     limit = settings.study.max_n
     if n is not None and not 1 <= n <= limit:
-        raise StudyError(f"n must be between 1 and {limit} (study.max_n), got {n}")
+        raise StudyError(f"n：题目数量应在 1–{limit} 之间（study.max_n），收到 {n}")
     items = pool if pool is not None else item_pool(settings)
     if isinstance(docs, str):
         docs = [docs]  # one name, not its characters
@@ -690,11 +690,11 @@ def generate(
         wanted = [d.strip() for d in docs if d and d.strip()]
         items = [it for it in items if any(w in it.source.doc or w in it.source.title for w in wanted)]
         if not items:
-            raise StudyError(f"doc: no document matches {', '.join(map(repr, wanted))}")
+            raise StudyError(f"doc：没有与「{'」「'.join(wanted)}」匹配的文档")
     if section:
         items = [it for it in items if section in it.source.section_path]
         if not items:
-            raise StudyError(f"section: no section matches {section!r}")
+            raise StudyError(f"section：没有与「{section}」匹配的章节")
     items = [it for it in items if it.type in types]
     if only_ids is not None:
         ids = set(only_ids)
@@ -702,7 +702,7 @@ def generate(
         if n is None:
             n = min(len(items), limit)
     if not items:
-        raise StudyError("no practice items match (try other documents, sections or item types)")
+        raise StudyError("所选文档、章节和题型下没有可出的题目（请换文档、章节或题型）")
     count = n if n is not None else settings.study.default_n
     rng = random.Random(seed) if seed is not None else random.Random()
     return _draw(items, min(count, len(items)), list(dict.fromkeys(types)), rng, weigh)

@@ -177,7 +177,7 @@ def test_filters_by_document_section_and_type(shipped_settings: Settings, pool: 
         generate(shipped_settings, docs=["没有这个文件"], pool=pool)
     with pytest.raises(StudyError, match="section"):
         generate(shipped_settings, section="第九百九十九条", pool=pool)
-    with pytest.raises(StudyError, match="'essay'"):
+    with pytest.raises(StudyError, match="types：未知题型 'essay'"):
         generate(shipped_settings, types=["cloze", "essay"], pool=pool)
     missed = [it.id for it in by_name[:3]] + ["no-longer-generated"]
     again = generate(shipped_settings, only_ids=missed, seed=1, pool=pool)
