@@ -784,7 +784,20 @@ def is_correct(item: Item, response: str | bool | int) -> bool:
     got, want = normalise(str(response)), normalise(str(item.answer))
     if not got:
         return False
-    return got == want or (want.endswith(("以内", "内")) and got == re.sub(r"(?:以内|内)$", "", want))
+    if got == want or (want.endswith(("以内", "内")) and got == re.sub(r"(?:以内|内)$", "", want)):
+        return True
+    return _same_quantity(str(response), str(item.answer))
+
+
+def _same_quantity(response: str, answer: str) -> bool:
+    """「三十天」 for 「三十日」, 「6个月」 for 「六个月」: one quantity each, the same value in the same
+    canonical unit (entities.quantities), nothing else written."""
+    ours, theirs = quantities(response.strip()), quantities(answer.strip())
+    if len(ours) != 1 or len(theirs) != 1 or ours[0].value is None:
+        return False
+    a, b = ours[0], theirs[0]
+    whole = a.text == response.strip() and b.text == answer.strip()
+    return whole and (a.value, a.unit) == (b.value, b.unit) and (a.kind == b.kind or "period" not in (a.kind, b.kind))
 
 
 def _truth(response: str | bool | int) -> bool | None:

@@ -222,6 +222,11 @@ def test_is_correct_normalises_numerals_spaces_punctuation_and_accepts_letters()
     for wrong in ("12小时内", "", "二十四日内", True):
         assert not is_correct(cloze, wrong), wrong
     assert is_correct(_item("cloze", "六个月"), "6个月") and is_correct(_item("cloze", "两年"), "2年")
+    # the same quantity in another unit spelling: 天 is 日, 5万元 is 50000元; another value or period is wrong
+    assert is_correct(_item("cloze", "三十日"), "三十天") and is_correct(_item("cloze", "十五日内"), "15天内")
+    assert is_correct(_item("cloze", "5万元"), "50000元")
+    for answer, wrong in (("三十日", "三十一天"), ("每年", "每半年"), ("24小时", "一天"), ("三十日", "三十天以上")):
+        assert not is_correct(_item("cloze", answer), wrong), (answer, wrong)
     tf = _item("tf", False)
     for right in (False, "错", "错误", "否", "×", "false", 0):
         assert is_correct(tf, right), right
