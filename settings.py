@@ -350,6 +350,25 @@ class StudySettings(BaseModel):
         "weak_weight. The balance across documents and sections still applies, so it bounds rather than sets "
         "how many weak-section items a session gets.",
     )
+    rephrase: bool = Field(
+        True, description="Reword each drawn item with the configured LLM (study/phrasing.py). On by default, yet "
+        "only where answer.generator is \"openai\" with an openai.base_url: the offline set-ups send nothing. A "
+        "rewrite is shown only when its checks prove the checked answer unchanged (same blank and its context, "
+        "figures, modal words, bodies); otherwise the generated wording stays. CLI: --no-rephrase.",
+    )
+    rephrase_timeout_s: float = Field(
+        30.0, gt=0, description="Time budget of one session's rewrites, and the timeout of each request (the "
+        "lower of this and openai.timeout_s): items not reworded in time keep their generated wording, with "
+        "one line saying so.",
+    )
+    rephrase_max_ratio: float = Field(
+        1.5, ge=1.0, description="A rewrite longer than this times the generated prompt is refused (an "
+        "explanation or a hint crept in).",
+    )
+    rephrase_context_chars: int = Field(
+        4, ge=1, le=20, description="Characters of the provision on each side of a blank (and of a false "
+        "statement's changed words) a rewrite must keep verbatim, so the blank still takes the same answer.",
+    )
 
 
 class UISettings(BaseModel):
