@@ -9,7 +9,7 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import Any, Literal
 
@@ -839,7 +839,26 @@ def violations(items: Iterable[Item]) -> list[str]:
             out += _blank_violations(item, where)
         else:
             out += _tf_violations(item, where)
+        if "original_prompt" in item.meta:
+            out += _rephrase_violations(item, where)
     return out
+
+
+def _generated_prompt(item: Item) -> str:
+    """The prompt as generated (a rephrased item keeps it in `meta`): what the verbatim checks read."""
+    return str(item.meta.get("original_prompt", item.prompt))
+
+
+def _rephrase_violations(item: Item, where: str) -> list[str]:
+    """A prompt reworded by an LLM (study.phrasing) passes its checks against the generated prompt,
+    with the limits it was accepted under: the same answer, figures, modal words, bodies and blank."""
+    from study.phrasing import check_rewrite  # phrasing builds on this module
+
+    limits, defaults = item.meta.get("rephrase_limits") or {}, StudySettings()
+    generated = replace(item, prompt=_generated_prompt(item))
+    found = check_rewrite(generated, item.prompt, float(limits.get("max_ratio", defaults.rephrase_max_ratio)),
+                          int(limits.get("context_chars", defaults.rephrase_context_chars)))
+    return [f"{where}: rephrased prompt: {p}" for p in found]
 
 
 def _blank_violations(item: Item, where: str) -> list[str]:
@@ -856,7 +875,7 @@ def _blank_violations(item: Item, where: str) -> list[str]:
         if normalise(answer) in normalise(item.prompt.replace(BLANK, "")):
             out.append(f"{where}: the prompt gives the answer {answer!r} away")
         blanked = str(item.meta.get("blanked", ""))
-        if not blanked or blanked.replace(BLANK, answer, 1) != unit or blanked not in item.prompt:
+        if not blanked or blanked.replace(BLANK, answer, 1) != unit or blanked not in _generated_prompt(item):
             out.append(f"{where}: the prompt is not its provision with the answer blanked")
         if _occurrences(answer, unit) != 1:
             out.append(f"{where}: the answer occurs {_occurrences(answer, unit)} times in the provision")
@@ -883,7 +902,7 @@ def _tf_violations(item: Item, where: str) -> list[str]:
     if not isinstance(item.answer, bool):
         return [f"{where}: a tf answer must be True or False"]
     statement, original = str(item.meta.get("statement", "")), str(item.meta.get("original", ""))
-    if not statement or statement not in item.prompt:
+    if not statement or statement not in _generated_prompt(item):
         out.append(f"{where}: the prompt does not show its statement")
     if not all(part.strip() in src.passage for part in original.split("\n") if part.strip()):
         out.append(f"{where}: the statement's original is not verbatim in the passage")
