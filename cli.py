@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text: answer interactively (lines from stdin); json: print the items")
     p.add_argument("--user", help="trainee name: record the answers in <data-dir>/study.sqlite, favour weak sections")
     p.add_argument("--missed", action="store_true", help="only the items this --user last answered wrong (再练错题)")
+    p.add_argument("--no-rephrase", action="store_true",
+                   help="keep the generated wording (default: reworded by the LLM when answer.generator is openai "
+                        "and study.rephrase is on; the answers never change)")
 
     p = sub.add_parser("models", help="build or inspect the offline embedding model")
     _common(p)
@@ -415,6 +418,8 @@ def cmd_study(args: argparse.Namespace) -> int:
                     return EXIT_OK
         drawn = generate(settings, docs=args.doc, section=args.section, n=args.n, types=types, seed=args.seed,
                          weigh=weigh, only_ids=only, pool=pool)
+        if not args.no_rephrase:
+            drawn = _study_rephrase(settings, drawn)
         if args.format == "json":
             print(json.dumps({"schema_version": SCHEMA_VERSION, "items": [i.to_json() for i in drawn]},
                              ensure_ascii=False, indent=1))
@@ -422,6 +427,27 @@ def cmd_study(args: argparse.Namespace) -> int:
         return _study_session(settings, drawn, user)
     except StudyError as exc:
         raise Fatal(str(exc)) from exc
+
+
+def _study_rephrase(settings, drawn: list) -> list:
+    """The drawn items reworded by the configured LLM where its checks allow (study/phrasing.py); the
+    client (and llama-index) is loaded only then. A failure is one line on stderr, the items as drawn."""
+    from study import phrasing
+
+    if not phrasing.wanted(settings):
+        return drawn
+    from assistant.generators import GeneratorError, OpenAIGenerator
+
+    timeout = min(settings.study.rephrase_timeout_s, settings.openai.timeout_s)
+    try:
+        llm = OpenAIGenerator(settings.openai.model_copy(update={"timeout_s": timeout}), settings.answer.refusal_sentence)
+    except (GeneratorError, ImportError) as exc:
+        print(f"study: 题目改写未启用：{exc}", file=sys.stderr)
+        return drawn
+    result = phrasing.rephrase(drawn, settings, llm.complete)
+    if result.message:
+        print(f"study: {result.message}", file=sys.stderr)
+    return result.items
 
 
 def _study_session(settings, drawn: list, user: str | None) -> int:

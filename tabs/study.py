@@ -21,7 +21,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from assistant import Assistant, AssistantError
 from ingest.knowledge_base import DocumentRecord
 from settings import Settings
 from study import items as study_items
-from study import progress
+from study import phrasing, progress
 from study.items import ITEM_TYPES, Item, StudyError
 from tabs.render import highlighted, md_escape, source_card
 from tabs.state import AppState
@@ -90,6 +90,33 @@ class PoolCache:
             return self._pool
 
 
+class Rewording:
+    """The LLM client that rewords drawn items (study/phrasing.py), built on the first session that
+    wants it (llama-index is imported only then), with study.rephrase_timeout_s as its timeout."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._complete: Callable[[str], str] | None = None
+
+    def complete(self) -> tuple[Callable[[str], str] | None, str]:
+        """The completion callable (None: no rewording), and one line when it cannot be built."""
+        settings = self._settings
+        if not phrasing.wanted(settings):
+            return None, ""
+        with self._lock:
+            if self._complete is None:
+                try:
+                    from assistant.generators import OpenAIGenerator
+
+                    timeout = min(settings.study.rephrase_timeout_s, settings.openai.timeout_s)
+                    cfg = settings.openai.model_copy(update={"timeout_s": timeout})
+                    self._complete = OpenAIGenerator(cfg, settings.answer.refusal_sentence).complete
+                except Exception as exc:  # a missing package or endpoint: the items stay as generated
+                    return None, f"题目改写未启用：{exc}"
+            return self._complete, ""
+
+
 @dataclass
 class Attempt:
     item: Item
@@ -105,6 +132,7 @@ class Session:
     items: list[Item]
     attempts: list[Attempt] = field(default_factory=list)
     current: int = 0
+    note: str = ""  # one line about the drawing (the LLM's rewording failed or ran out of time)
 
     @property
     def finished(self) -> bool:
@@ -157,9 +185,10 @@ def count_of(n: float | int | str | None) -> int | None:
 def start_session(
     settings: Settings, pools: PoolCache, assistant: Assistant, user: str, docs: Sequence[str] | None,
     section: str | None, n: float | int | str | None, types: Sequence[str] | None,
-    only_ids: Collection[str] | None = None,
+    only_ids: Collection[str] | None = None, complete: Callable[[str], str] | None = None,
 ) -> Session:
-    """Draw a session for `user`: stale progress pruned first, weak sections weighed up."""
+    """Draw a session for `user`: stale progress pruned first, weak sections weighed up; with `complete`
+    (the configured LLM), the items reworded where study/phrasing.py's checks allow."""
     documents = assistant.documents()
     if not documents:
         raise StudyError(EMPTY_KB)
@@ -170,7 +199,10 @@ def start_session(
         n=count_of(n), types=list(types) if types is not None else ITEM_TYPES,
         weigh=progress.weigher(settings, user, pool=pool), only_ids=only_ids, pool=pool,
     )
-    return Session(user=user, items=list(drawn))
+    if complete is None:
+        return Session(user=user, items=list(drawn))
+    result = phrasing.rephrase(drawn, settings, complete)
+    return Session(user=user, items=result.items, note=result.message)
 
 
 def response_of(item: Item, tf: str | None, mc: str | None, cloze: str | None) -> str:
@@ -297,6 +329,7 @@ def build(app: gr.Blocks, state: AppState, kb_changed: gr.State) -> None:
     """The tab's layout and events; call inside `gr.Tab` of `app`."""
     settings = state.settings
     pools = PoolCache()
+    rewording = Rewording(settings)
 
     def view(session: Session | None, message: str = "") -> tuple[Any, ...]:
         """Every output of the tab's events, for the session's current state."""
@@ -335,13 +368,15 @@ def build(app: gr.Blocks, state: AppState, kb_changed: gr.State) -> None:
               session: Session | None, only_ids: Collection[str] | None, request: gr.Request | None) -> tuple[Any, ...]:
         try:
             user = user_of(name, getattr(request, "username", None))
-            fresh = start_session(settings, pools, state.assistant(), user, docs, section, n, types, only_ids)
+            complete, note = rewording.complete()
+            fresh = start_session(settings, pools, state.assistant(), user, docs, section, n, types, only_ids,
+                                  complete)
         except (StudyError, AssistantError) as exc:
             return failed(session, str(exc))
         except Exception as exc:  # never a traceback in the tab
             log.exception("study session failed to start")
             return failed(session, f"出题失败：{exc}")
-        return view(fresh)
+        return view(fresh, fresh.note or note)
 
     def on_start(name: str | None, docs: list[str] | None, section: str | None, n: Any, types: list[str] | None,
                  session: Session | None, request: gr.Request) -> tuple[Any, ...]:
