@@ -227,7 +227,9 @@ class AnswerSettings(BaseModel):
         "(a paraphrase), quote its whole passage (the article or section) instead of guessing a sentence.",
     )
     provision_fallback_passages: int = Field(
-        2, ge=1, description="Extractive: how many passages (best first) such a fallback answer quotes whole.",
+        3, ge=1, description="Extractive: how many passages (best first) such a fallback answer quotes whole. A "
+        "paraphrase's passage ranks first only about half the time (dev: hit@1 0.54, hit@3 0.71): 3 over 2 raised "
+        "dev key-fact recall 0.854 -> 0.865 (paraphrase 0.667 -> 0.708) for a median answer of 168 chars, not 159.",
     )
     several_min_score: float = Field(
         0.4, ge=0, le=1, description="Extractive: when several are asked for, a further unit (from another "

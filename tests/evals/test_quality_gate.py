@@ -20,15 +20,15 @@ QUESTIONS = REPO / "evals" / "questions" / "test.jsonl"
 CORPUS = REPO / "corpus"
 
 # Measured once on evals/questions/test.jsonl over corpus/ (112 questions, 94 answerable; 17 regulations
-# and 2 news articles), extractive generator, default settings, 2026-11-30, after tuning on dev only.
+# and 2 news articles), extractive generator, default settings, 2026-12-01, after tuning on dev only.
 # One question moves hit@5 and key-fact recall by about 0.011 and refusal accuracy by 0.009; the
 # thresholds allow about two.
 MIN_HIT_AT_5 = 0.93  # measured 0.957 (llamaindex_default 0.904)
-MIN_KEY_FACT_RECALL = 0.73  # measured 0.757 (llamaindex_default 0.778)
+MIN_KEY_FACT_RECALL = 0.765  # measured 0.790 (llamaindex_default 0.778)
 MIN_LIST_KEY_FACT_RECALL = 0.88  # measured 0.929 on the 28 list questions (llamaindex_default 0.839)
 MIN_REFUSAL_ACCURACY = 0.86  # measured 0.884 (llamaindex_default 0.839: it never refuses)
 MAX_FALSE_REFUSAL_RATE = 0.07  # measured 0.043 (4 of 94 answerable questions refused)
-MAX_MEDIAN_ANSWER_CHARS = 250  # measured 145 (llamaindex_default ~1,350 mean)
+MAX_MEDIAN_ANSWER_CHARS = 250  # measured 164 (llamaindex_default ~1,350 mean)
 
 
 @pytest.fixture(scope="session")
@@ -96,12 +96,8 @@ def test_every_shipped_document_is_in_the_eval_store(gate_results: dict[str, Any
     assert sum(1 for d in docs if d.startswith("regulations/")) >= 15 and any(d.startswith("news/") for d in docs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 0.757 vs 0.778: the baseline quotes two ~700-character chunks (mean 1,352 characters) and never "
-    "refuses; ours quotes one provision (median 145 characters) and loses on paraphrases (0.47 vs 0.75) and "
-    "multi-document questions (0.55 vs 0.61). Trips (strict) as soon as ours wins.",
-)
 def test_ours_beats_llamaindex_default_key_facts(gate_results: dict[str, Any]):
+    """Measured 0.790 vs 0.778 (the baseline quotes two ~700-character chunks; ours one provision, or up to
+    three whole passages when the question is a paraphrase: paraphrases 0.59 vs 0.75, lists 0.93 vs 0.84)."""
     ours, base = _overall(gate_results, "ours"), _overall(gate_results, "llamaindex_default")
     assert ours["key_fact_recall"] > base["key_fact_recall"]
