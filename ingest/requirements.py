@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import cn2an
 
 from ingest.documents import Chunk
+from ingest.sqlite_db import open_db, transaction
 from ingest.structure import ARTICLE_RE, NUMBERED_MARK_RE, answer_units, split_sentences
 from settings import Settings
 
@@ -461,25 +462,14 @@ def _connect(settings: Settings, *, create: bool = False) -> Iterator[sqlite3.Co
             f"{settings.data_path}: no requirements checklist here (run `qianxian ingest` on your documents)"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db = open_db(path, _SCHEMA)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=30000")
-        db.executescript(_SCHEMA)
         yield db
     finally:
         db.close()
 
 
-@contextmanager
-def _write(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+_write = transaction
 
 
 def sync_requirements(kb: KnowledgeBase) -> SyncReport:

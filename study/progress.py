@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.sqlite_db import open_db, transaction
 from settings import Settings
 from study.items import Item, StudyError
 
@@ -116,29 +117,21 @@ def _connect(settings: Settings) -> Iterator[sqlite3.Connection]:
     path = store_path(settings)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=30, isolation_level=None)
-    except (OSError, sqlite3.Error) as exc:
+    except OSError as exc:
         raise StudyError(f"{path}: 学习进度无法打开（{exc}）") from exc
+    try:  # a read-only or damaged file: one line, never a traceback in the UI
+        db = open_db(path, _SCHEMA)
+    except sqlite3.Error as exc:
+        raise StudyError(f"{path}: 学习进度无法读写（{exc}）") from exc
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=30000")
-        db.executescript(_SCHEMA)
         yield db
-    except sqlite3.Error as exc:  # a read-only or damaged file: one line, never a traceback in the UI
+    except sqlite3.Error as exc:
         raise StudyError(f"{path}: 学习进度无法读写（{exc}）") from exc
     finally:
         db.close()
 
 
-@contextmanager
-def _write(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+_write = transaction
 
 
 def record(settings: Settings, user: str, item: Item, correct: bool, response: str = "") -> None:
