@@ -381,7 +381,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     bad --types/--n/--user, 1 without a knowledge base or when nothing matches. Imports nothing that
     loads the model or Chroma: the items come from the stored chunks."""
     from study import progress
-    from study.items import ITEM_TYPES, SCHEMA_VERSION, StudyError, generate, item_pool
+    from study.items import ITEM_TYPES, SCHEMA_VERSION, StudyError, item_pool
 
     types = [t.strip() for t in args.types.split(",") if t.strip()]
     unknown = [t for t in types if t not in ITEM_TYPES]
@@ -403,21 +403,13 @@ def cmd_study(args: argparse.Namespace) -> int:
         except StudyError as exc:
             print(f"study: --user: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    if not (settings.data_path / "kb.sqlite").exists():
-        raise Fatal(f"{settings.data_path}: no knowledge base here (run `qianxian ingest` first)")
     try:
-        pool = item_pool(settings)
-        weigh = only = None
-        if user is not None:
-            progress.prune(settings, {i.source.doc_id for i in pool}, live_item_ids={i.id for i in pool})
-            weigh = progress.weigher(settings, user, pool=pool)
-            if args.missed:
-                only = progress.missed_ids(settings, user)
-                if not only:
-                    print(f"{user}：没有待复习的错题", file=sys.stderr)
-                    return EXIT_OK
-        drawn = generate(settings, docs=args.doc, section=args.section, n=args.n, types=types, seed=args.seed,
-                         weigh=weigh, only_ids=only, pool=pool)
+        pool = item_pool(settings)  # no knowledge base: StudyError, one line, exit 1
+        drawn = progress.draw(settings, user, pool, missed=args.missed, docs=args.doc, section=args.section,
+                              n=args.n, types=types, seed=args.seed)
+        if args.missed and not drawn:
+            print(f"{user}：没有待复习的错题", file=sys.stderr)
+            return EXIT_OK
         if not args.no_rephrase:
             drawn = _study_rephrase(settings, drawn)
         if args.format == "json":
@@ -438,9 +430,8 @@ def _study_rephrase(settings, drawn: list) -> list:
         return drawn
     from assistant.generators import GeneratorError, OpenAIGenerator
 
-    timeout = min(settings.study.rephrase_timeout_s, settings.openai.timeout_s)
     try:
-        llm = OpenAIGenerator(settings.openai.model_copy(update={"timeout_s": timeout}), settings.answer.refusal_sentence)
+        llm = OpenAIGenerator(phrasing.client_settings(settings), settings.answer.refusal_sentence)
     except (GeneratorError, ImportError) as exc:
         print(f"study: 题目改写未启用：{exc}", file=sys.stderr)
         return drawn

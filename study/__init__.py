@@ -12,7 +12,8 @@ emitted.
 Public API (the CLI, the 学习 tab, tests and benchmarks use only these):
 - `study.items`: `Item`, `ItemSource`, `ITEM_TYPES`, `StudyError`, `item_pool(settings)`,
   `generate(settings, ...)`, `violations(items)`.
-- `study.progress`: `record`, `section_weights`, `missed_ids`, `summary`, `prune`.
+- `study.progress`: `draw` (a session for a user: prune, weigh, generate), `record`, `weigher`,
+  `section_weights`, `missed_ids`, `summary`, `prune`.
 - `study.phrasing`: `wanted(settings)`, `rephrase(items, settings, complete)`, `problems(item, rewrite)`:
   the drawn items reworded by a configured LLM where checks prove the checked answer unchanged.
 """

@@ -43,7 +43,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from settings import Settings, StudySettings
+from settings import OpenAISettings, Settings, StudySettings
 from study.entities import BODY_HEADS, normalise, quantities
 from study.items import BLANK, Item, violations
 
@@ -92,6 +92,14 @@ def wanted(settings: Settings) -> bool:
     """Rephrase only where an OpenAI-compatible endpoint is configured for answers: the offline
     set-ups (extractive, a local GGUF file with its 100-token completions) send nothing anywhere."""
     return settings.study.rephrase and settings.answer.generator == "openai" and bool(settings.openai.base_url)
+
+
+def client_settings(settings: Settings) -> OpenAISettings:
+    """The answer endpoint's settings with the rewording budget as its timeout: one slow request must
+    not outlast the whole session's `study.rephrase_timeout_s` (the CLI and the 学习 tab build the
+    client, `assistant.generators.OpenAIGenerator`, from these)."""
+    return settings.openai.model_copy(
+        update={"timeout_s": min(settings.study.rephrase_timeout_s, settings.openai.timeout_s)})
 
 
 def rephrase(items: Iterable[Item], settings: Settings, complete: Callable[[str], str],

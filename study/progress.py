@@ -25,7 +25,7 @@ from typing import Any
 
 from ingest.sqlite_db import open_db, transaction
 from settings import Settings
-from study.items import Item, StudyError
+from study.items import Item, StudyError, generate
 
 STORE_FILE = "study.sqlite"
 MAX_USER_CHARS = 40  # a name, not a note: also bounds what one UI field can put in the store
@@ -250,3 +250,19 @@ def prune(settings: Settings, live_doc_ids: Collection[str], live_item_ids: Coll
             dropped += db.execute(
                 "DELETE FROM attempts WHERE item_id NOT IN (SELECT item_id FROM live_items)").rowcount
     return dropped
+
+
+def draw(settings: Settings, user: str | None, pool: list[Item], *, missed: bool = False,
+         **filters: Any) -> list[Item]:
+    """A session for `user` from `pool` (the CLI and the 学习 tab): the user's stale progress pruned
+    first, weak sections weighed up (`weigher`); `missed`: only the items last answered wrong (none
+    left: an empty list). `filters` are `generate`'s (docs, section, n, types, seed, only_ids).
+    Without a user, a plain draw that records nothing."""
+    if user is None:
+        return generate(settings, pool=pool, **filters)
+    prune(settings, {i.source.doc_id for i in pool}, live_item_ids={i.id for i in pool})
+    if missed:
+        filters["only_ids"] = missed_ids(settings, user)
+        if not filters["only_ids"]:
+            return []
+    return generate(settings, pool=pool, weigh=weigher(settings, user, pool=pool), **filters)

@@ -109,8 +109,7 @@ class Rewording:
                 try:
                     from assistant.generators import OpenAIGenerator
 
-                    timeout = min(settings.study.rephrase_timeout_s, settings.openai.timeout_s)
-                    cfg = settings.openai.model_copy(update={"timeout_s": timeout})
+                    cfg = phrasing.client_settings(settings)
                     self._complete = OpenAIGenerator(cfg, settings.answer.refusal_sentence).complete
                 except Exception as exc:  # a missing package or endpoint: the items stay as generated
                     return None, f"题目改写未启用：{exc}"
@@ -193,11 +192,9 @@ def start_session(
     if not documents:
         raise StudyError(EMPTY_KB)
     pool = pools.get(settings, documents)
-    progress.prune(settings, [d.doc_id for d in documents], [i.id for i in pool])
-    drawn = study_items.generate(
-        settings, docs=list(docs) if docs else None, section=(section or "").strip() or None,
-        n=count_of(n), types=list(types) if types is not None else ITEM_TYPES,
-        weigh=progress.weigher(settings, user, pool=pool), only_ids=only_ids, pool=pool,
+    drawn = progress.draw(
+        settings, user, pool, docs=list(docs) if docs else None, section=(section or "").strip() or None,
+        n=count_of(n), types=list(types) if types is not None else ITEM_TYPES, only_ids=only_ids,
     )
     if complete is None:
         return Session(user=user, items=list(drawn))
