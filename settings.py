@@ -204,6 +204,15 @@ class AnswerSettings(BaseModel):
         description="A question with less than this term coverage (but at least min_coverage) is taken as a "
         "paraphrase: the unit score, which needs word matches, does not refuse it (calibrated on dev).",
     )
+    grounded_figures: bool = Field(
+        True, description="Refuse a figure question (几年, 多少元, 百分之几) when the units the answer would quote "
+        "carry no figure of the asked kind (「应当给予适当岗位津贴」), or when a qualifier of the measured noun (药品 in "
+        "药品经营许可证的有效期) is in none of their 款 and headers: the figure is a sibling's (医疗器械经营许可证).",
+    )
+    qualifier_min_match: float = Field(
+        0.7, ge=0, le=1, description="How well a qualifier must match in a quoted unit's 款 and header (1 exact, 0.7 "
+        "a Cilin synonym, below that a share of its character bigrams) for grounded_figures.",
+    )
     synonyms: bool = Field(
         True, description="Count a Cilin (同义词词林) synonym of a question term found in the passages as partial "
         "evidence (期望 ~ 希望, 看病 ~ 就诊), for the refusal gate and extractive sentence choice.",
@@ -262,6 +271,13 @@ class AnswerSettings(BaseModel):
     figure_proximity_bonus: float = Field(
         0.2, ge=0, description="Unit score added, for a figure question, by how close the asked figure sits to the "
         "question's weightiest term (full bonus adjacent, none at 30 characters).",
+    )
+    count_max_distance: int = Field(
+        15, ge=0, description="Extractive: a count asked in a unit (几家, 多少张) whose figure sits further than this "
+        "many characters from what it counts (the measured noun, else the weightiest term) is a count of something "
+        "else: the unit's score is multiplied by missing_subject_factor (「44家医院领导…驻邕市属三级医院代表」 for "
+        "三级医院有几家). For grounded_figures, a bare figure this close to the measured noun counts in the asked unit "
+        "(专业课程多达3000+ for 多少门).",
     )
     followup_anchor_bonus: float = Field(
         0.3, ge=0, description="Unit score added, for a follow-up, to the unit that answers the earlier question "

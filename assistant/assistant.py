@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from assistant.answer import Answer, Citation, Retrieved
 from assistant.citations import check
-from assistant.evidence import coverage
+from assistant.evidence import coverage, figure_grounded
 from assistant.generators import (
     ExtractiveGenerator,
     Generator,
@@ -26,6 +26,7 @@ from assistant.retrieval import Candidate, Filters, HybridRetriever
 from ingest.embeddings import Embedder, ModelError
 from ingest.knowledge_base import DocumentRecord, KnowledgeBase, KnowledgeBaseError
 from ingest.pipeline import IngestReport, ingest_paths, read_ingest_log
+from ingest.structure import paragraph
 from settings import Settings
 
 RETRIEVED_SHOWN = 10
@@ -79,6 +80,7 @@ class Evidence:
     coverage: float  # IDF-weighted share of the question's terms in the passages and their headers
     units: list[Any]  # the passages' answer units, best first (ExtractiveGenerator.score)
     unknown_measure: bool = False  # a figure is asked of a quantity no document names (起步价, 报名费)
+    grounded: bool = True  # the quoted units give the asked figure, of the asked subject (evidence.figure_grounded)
 
     @property
     def unit_score(self) -> float:
@@ -90,7 +92,7 @@ class Evidence:
         the user's own words (few of its words in the documents: a paraphrase) cannot show the second by
         word match, so below `paraphrase_coverage_below` the first decides (and the answer quotes whole
         provisions, see `ExtractiveGenerator.select`)."""
-        if self.coverage < cfg.min_coverage:
+        if self.coverage < cfg.min_coverage or not self.grounded:
             return False
         if self.unknown_measure and self.coverage >= cfg.paraphrase_coverage_below:
             return False  # the question is in the documents' words, but what it measures is in none of them
@@ -282,9 +284,23 @@ class Assistant:
         """What the refusal gate weighs: how much of the question the passages (with their headers)
         hold, and how well the best structural unit answers it (its kind, its figure, its words)."""
         texts = [f"{p.chunk.header}\n{p.chunk.text}" for p in passages]
-        units = self.generator("extractive").score(q, passages)  # type: ignore[attr-defined]
+        extractive: ExtractiveGenerator = self.generator("extractive")  # type: ignore[assignment]
+        units = extractive.score(q, passages)
         unknown = q.measured is not None and q.measured.df == 0
-        return Evidence(coverage(q.terms, texts), units, unknown)
+        share = coverage(q.terms, texts)
+        cfg = self.settings.answer
+        grounded = True
+        if cfg.grounded_figures and units:
+            quoted = extractive.select(q, passages, units)
+            provisions = [c.text for c in quoted if c.unit.kind == "provision"]
+            grounded = figure_grounded(
+                q, "\n".join(provisions) if provisions else units[0].text,
+                [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted],
+                # a paraphrase's answer quotes whole provisions, whose figures need not be the asked one's
+                shape=share >= cfg.paraphrase_coverage_below, qualifier_min=cfg.qualifier_min_match,
+                near_chars=cfg.count_max_distance,
+            )
+        return Evidence(share, units, unknown, grounded)
 
     # ---------------------------------------------------------------- documents
 

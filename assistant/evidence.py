@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.question import Term
+from assistant.question import Question, Term, arabic_numerals
 from ingest.lexical import normalize
 
 SYNONYM_CREDIT = 0.7  # a synonym in the passage is good, not certain, evidence (词林 groups are broad)
@@ -73,3 +73,65 @@ def soft_hits(terms: list[Term], text: str) -> dict[str, float]:
             if share >= 0.3:
                 out[t.text] = 0.6 * share
     return out
+
+
+def figure_grounded(
+    question: Question, answering: str, contexts: list[str], *, shape: bool, qualifier_min: float, near_chars: int
+) -> bool:
+    """Whether the units an answer would quote give the figure asked for, of what is asked.
+
+    A figure question (几年, 多少元, 百分之几) is answered by a figure, not by a unit that matches its words
+    and says 「应当给予适当岗位津贴」 or 「按照规定比例」: with `shape`, the `answering` text (the best unit,
+    or the provisions a paraphrase's answer quotes) must carry a figure of the asked kind (any figure when
+    the unit was only implied, 费 → 元, or a bare figure within `near_chars` of the measured noun:
+    专业课程多达3000+ drops its 门); a second quoted unit's figure (a fine in the next article) is not it. And documents state parallel
+    figures for sibling subjects: every qualifier of the measured noun (药品 in 药品经营许可证的有效期) must be
+    in some unit's context (its 款 and header) to at least `qualifier_min` (1 exact, synonym credit, bigram
+    share), or the figure belongs to a sibling (医疗器械经营许可证有效期为5年).
+    """
+    asked = [n for n in ("number", "duration", "share") if n in question.wants]
+    if not asked or question.answer_type == "list" or not answering:
+        return True
+    if shape:
+        text = arabic_numerals(answering)
+        patterns = [question.given_pattern(n) for n in asked]
+        if question.unit_implied:
+            patterns += [question.given_pattern("share"), _DIGIT]
+        distance = figure_distance(text, _DIGIT, question.measured)
+        near = distance is not None and distance <= near_chars
+        if not near and not any(p is None or p.search(text) for p in patterns):
+            return False
+    if question.qualifiers:
+        found = soft_hits(list(question.qualifiers), "\n".join(contexts))
+        if any(found.get(t.text, 0.0) < qualifier_min for t in question.qualifiers):
+            return False
+    return True
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def _term_positions(text: str, term: Term) -> list[int]:
+    """Where a term sits in the text: exact matches, else its first or last character bigram. The text's
+    numerals are digits here (三级医院 reads 3级医院), so the term's are too."""
+    word = arabic_numerals(term.text)
+    for probe in (word, word[:2], word[-2:]):
+        found = [m.start() for m in re.finditer(re.escape(probe), text)]
+        if found:
+            return found
+    return []
+
+
+def figure_distance(text: str, shape: re.Pattern[str], term: Term | None) -> int | None:
+    """Characters between the nearest figure of `shape` and what it counts (None: either is absent).
+
+    「其中9家已建成为三级综合医院」 answers 三级医院有几家, while 「44家医院领导…三级医院代表」 only mentions
+    both: a figure belongs to the words right around it. `text` has digits for numerals (arabic_numerals).
+    """
+    if term is None:
+        return None
+    positions = _term_positions(normalize(text), term)
+    figures = [m.start() for m in shape.finditer(text)]
+    if not positions or not figures:
+        return None
+    return min(abs(f - p) for f in figures for p in positions)

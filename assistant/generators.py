@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from assistant.evidence import INJECTION, soft_hits, term_hits
+from assistant.evidence import INJECTION, figure_distance, soft_hits, term_hits
 from assistant.question import Question, Term, arabic_numerals
 from ingest.documents import Chunk
 from ingest.lexical import ChineseTokenizer, normalize
@@ -58,6 +58,7 @@ class _Candidate:
     score: float = 0.0
     hits: frozenset[str] = frozenset()
     lexical: float = 0.0  # IDF-weighted share of the question's terms in the unit itself
+    off_subject: bool = False  # it gives the asked kind of count, but of something else (never a further unit)
 
     @property
     def text(self) -> str:
@@ -120,6 +121,8 @@ class ExtractiveGenerator:
             for p in passages
         }
         cfg = self.cfg
+        # what a figure counts: the measured noun (三级医院 in 三级医院有几家), else the weightiest term
+        counted_term = question.measured or (max(terms, key=lambda t: t.weight) if terms else None)
         for c in cands:
             c.hits = frozenset(term_hits(terms, c.text))
             lexical = sum(weights[h] * v for h, v in soft_hits(terms, c.text).items()) / total
@@ -147,6 +150,7 @@ class ExtractiveGenerator:
             folded = arabic_numerals(c.text)
             if counts_elsewhere[c.passage.n]:
                 c.score *= cfg.missing_subject_factor  # a count, but not of the asked thing (44家… for 胸痛中心)
+                c.off_subject = True
             if question.counted and question.counted not in c.text:
                 c.score *= cfg.missing_shape_factor  # 多少学分 is not answered by a count of days
             if question.answer_type == "list" and not enumeration:
@@ -159,7 +163,12 @@ class ExtractiveGenerator:
                     if shape is not None and not shape.search(folded):
                         c.score *= cfg.missing_shape_factor
                     elif shape is not None and name != "place" and name != "date":
-                        c.score += cfg.figure_proximity_bonus * _proximity(folded, shape, question.terms)
+                        distance = figure_distance(folded, shape, counted_term)
+                        c.score += cfg.figure_proximity_bonus * max(0.0, 1.0 - (99 if distance is None else distance) / 30)
+                        explicit_count = name == "number" and question.unit and not question.unit_implied
+                        if explicit_count and distance is not None and distance > cfg.count_max_distance:
+                            c.score *= cfg.missing_subject_factor  # 44家医院领导…三级医院代表 counts no 三级医院
+                            c.off_subject = True
         return sorted(cands, key=lambda c: -c.score)
 
     def select(
@@ -192,7 +201,7 @@ class ExtractiveGenerator:
         for c in ranked[1:]:
             if len(chosen) >= limit or c.score < floor * best.score:
                 break
-            if any(_overlaps(c, x) for x in chosen):
+            if c.off_subject or any(_overlaps(c, x) for x in chosen):
                 continue
             gain = sum(weights[h] for h in c.hits - covered) / total
             other_doc = all(c.passage.chunk.doc_id != x.passage.chunk.doc_id for x in chosen)
@@ -254,31 +263,6 @@ def _subject_strength(terms: list[Term], text: str) -> float:
         return 1.0
     top = max(known, key=lambda t: t.weight)
     return soft_hits([top], text).get(top.text, 0.0)
-
-
-def _term_positions(text: str, term: Term) -> list[int]:
-    """Where a term sits in the text: exact matches, else its first or last character bigram."""
-    for probe in (term.text, term.text[:2], term.text[-2:]):
-        found = [m.start() for m in re.finditer(re.escape(probe), text)]
-        if found:
-            return found
-    return []
-
-
-def _proximity(text: str, shape: re.Pattern[str], terms: list[Term]) -> float:
-    """How close the asked figure sits to what it counts (1 adjacent .. 0 at 30+ characters).
-
-    「其中9家已建成为三级综合医院」 answers 三级医院有几家, while 「44家医院领导…三级医院代表」 only mentions
-    both: a figure belongs to the words right around it.
-    """
-    if not terms:
-        return 0.0
-    top = max(terms, key=lambda t: t.weight)
-    positions = _term_positions(normalize(text), top)
-    if not positions:
-        return 0.0
-    best = min(abs(m.start() - p) for m in shape.finditer(text) for p in positions) if positions else 99
-    return max(0.0, 1.0 - best / 30)
 
 
 def _overlaps(a: _Candidate, b: _Candidate) -> bool:

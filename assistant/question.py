@@ -225,7 +225,11 @@ class Question:
     unit: str | None  # the unit a count is asked in (几家 -> 家)
     counted: str | None  # what is counted when no unit is said (多少继续医学教育学分 -> 学分)
     measured: Term | None  # what a figure is asked of (起步价 in 起步价是多少元, 床位 in 多少张床位), with its df
-    several: bool  # asks for more than one provision (分别, 比较, 北京和上海…, two questions in one)
+    # the nouns that say whose `measured` it is (药品经营许可证的有效期 → 药品, 许可证): a figure stated for a
+    # sibling (医疗器械经营许可证有效期为5年) does not answer
+    qualifiers: tuple[Term, ...] = ()
+    unit_implied: bool = False  # `unit` is guessed from the quantity's kind (费 → 元), not said in the question
+    several: bool = False  # asks for more than one provision (分别, 比较, 北京和上海…, two questions in one)
     anchors: frozenset[tuple[str, int]] = frozenset()  # (chunk id, unit start) that answered the earlier question
     asks_requirements: bool = False  # 有哪些要求 / 应当做什么: answered with the provisions' requirement statements
 
@@ -290,7 +294,8 @@ class QuestionAnalyzer:
         answer_type = next((t.name for t in ANSWER_TYPES if t.name in wants), "fact")
         unit_match = _ASKED_UNIT.search(standalone)
         unit = (unit_match.group(2) or None) if unit_match else None
-        if unit is None and ("number" in wants or unit_match) and "share" not in wants:  # 缴费比例 is a share, not 元
+        implied = unit is None and ("number" in wants or bool(unit_match)) and "share" not in wants  # 缴费比例: a share
+        if implied:
             unit = next((u for pattern, u in IMPLIED_UNITS if pattern.search(standalone)), None)
         counted = self.counted_noun(standalone) if unit_match and not unit else None
         terms = self.key_terms(standalone)
@@ -312,6 +317,8 @@ class QuestionAnalyzer:
             unit=unit,
             counted=counted,
             measured=measured,
+            qualifiers=self.qualifiers(standalone, measured, terms) if measured else (),
+            unit_implied=implied and unit is not None,
             asks_requirements=bool(REQUIREMENTS_ASKED.search(standalone)),
             several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
         )
@@ -400,6 +407,31 @@ class QuestionAnalyzer:
             df = t.df or max((index.document_frequency(alt) for alt in t.synonyms), default=0)
             return Term(t.text, t.weight, t.synonyms, df)
         return None
+
+    def qualifiers(self, question: str, measured: Term, terms: list[Term]) -> tuple[Term, ...]:
+        """The nouns right before the measured noun, through one 的 (药品经营许可证的有效期 → 药品, 经营,
+        许可证; 个人缴费比例 stops at the verb 缴费). Documents state parallel figures for sibling subjects (each
+        许可证's 有效期, 胸痛中心 and 卒中中心 补助): these words say which one is asked. Only words the
+        documents use count (a paraphrase's own words say nothing about siblings)."""
+        tagged = self.tokenizer.tagged(question)
+        at = next((i for i, (w, _) in enumerate(tagged) if w == measured.text), None)
+        if at is None:
+            return ()
+        by_text = {t.text: t for t in terms}
+        noun = lambda i: (tagged[i][1].startswith("n") or tagged[i][1] in {"vn", "j"}) and tagged[i][0] not in STOPWORDS  # noqa: E731
+        found: list[Term] = []
+        i, linked = at - 1, False
+        while i >= 0:
+            if tagged[i][0] == "的" and not linked and i >= 1 and noun(i - 1):
+                linked, i = True, i - 1  # 药品经营许可证的有效期: one 的 links the owner
+                continue
+            if not noun(i):
+                break
+            word = tagged[i][0]
+            if word in by_text and by_text[word].df > 0 and len(word) >= 2:
+                found.append(by_text[word])
+            i -= 1
+        return tuple(found)
 
     @staticmethod
     def _subject_phrase(question: str) -> str:

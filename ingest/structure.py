@@ -449,3 +449,15 @@ def _sentence_units(text: str, s: int, e: int) -> list[Unit]:
         if piece:
             out.append(Unit(s + a + lead, s + a + lead + len(piece), "sentence", piece))
     return out
+
+
+def paragraph(text: str, unit: Unit) -> str:
+    """The 款 a unit belongs to: the lines it spans, and for a numbered item also the lines above it up to
+    its lead. A sentence's subject is often set earlier in its 款 (「职工基本医疗保险费由…缴纳。用人单位按照
+    …的比例缴纳。」), rarely in another 款 or article."""
+    start = text.rfind("\n", 0, unit.start) + 1
+    end = text.find("\n", unit.end)
+    end = len(text) if end < 0 else end
+    while start > 0 and numbered_level(text[start:end].lstrip()) is not None:
+        start = text.rfind("\n", 0, start - 1) + 1
+    return text[start:end]

