@@ -75,6 +75,22 @@ def soft_hits(terms: list[Term], text: str) -> dict[str, float]:
     return out
 
 
+def gives_figure(question: Question, folded: str, name: str, near_chars: int, raw: str) -> bool:
+    """Whether a text gives a figure of answer type `name` as the question asks it: in the asked unit
+    (几家 needs …家), or a share or any figure in digits when the unit was only implied (费 → 元: 个人缴费
+    不低于百分之二), or a bare figure within `near_chars` of the measured noun (专业课程多达3000+ drops the 门
+    of 多少门). `folded` is `raw` with numerals as digits; those two are read from `raw`, where 第一百零四条,
+    一定 and 一名或者数名 are words, and a bare figure has no measure word after it (每2天 is not in 年)."""
+    shape = question.given_pattern(name)
+    if shape is None or shape.search(folded):
+        return True
+    share = question.given_pattern("share")
+    if name == "number" and question.unit_implied and (_WRITTEN_FIGURE.search(raw) or (share and share.search(folded))):
+        return True
+    distance = figure_distance(raw, _BARE_FIGURE, question.measured) if name == "number" else None
+    return distance is not None and distance <= near_chars
+
+
 def figure_grounded(
     question: Question, answering: str, contexts: list[str], *, shape: bool, qualifier_min: float, near_chars: int
 ) -> bool:
@@ -82,24 +98,18 @@ def figure_grounded(
 
     A figure question (几年, 多少元, 百分之几) is answered by a figure, not by a unit that matches its words
     and says 「应当给予适当岗位津贴」 or 「按照规定比例」: with `shape`, the `answering` text (the best unit,
-    or the provisions a paraphrase's answer quotes) must carry a figure of the asked kind (any figure when
-    the unit was only implied, 费 → 元, or a bare figure within `near_chars` of the measured noun:
-    专业课程多达3000+ drops its 门); a second quoted unit's figure (a fine in the next article) is not it. And documents state parallel
-    figures for sibling subjects: every qualifier of the measured noun (药品 in 药品经营许可证的有效期) must be
-    in some unit's context (its 款 and header) to at least `qualifier_min` (1 exact, synonym credit, bigram
-    share), or the figure belongs to a sibling (医疗器械经营许可证有效期为5年).
+    or the provisions a paraphrase's answer quotes) must give one (`gives_figure`); a second quoted unit's
+    figure (a fine in the next article) is not it. And documents state parallel figures for sibling
+    subjects: every qualifier of the measured noun (药品 in 药品经营许可证的有效期) must be in some unit's
+    context (its 款 and header) to at least `qualifier_min` (1 exact, synonym credit, bigram share), or the
+    figure belongs to a sibling (医疗器械经营许可证有效期为5年).
     """
     asked = [n for n in ("number", "duration", "share") if n in question.wants]
     if not asked or question.answer_type == "list" or not answering:
         return True
     if shape:
         text = arabic_numerals(answering)
-        patterns = [question.given_pattern(n) for n in asked]
-        if question.unit_implied:
-            patterns += [question.given_pattern("share"), _DIGIT]
-        distance = figure_distance(text, _DIGIT, question.measured)
-        near = distance is not None and distance <= near_chars
-        if not near and not any(p is None or p.search(text) for p in patterns):
+        if not any(gives_figure(question, text, n, near_chars, answering) for n in asked):
             return False
     if question.qualifiers:
         found = soft_hits(list(question.qualifiers), "\n".join(contexts))
@@ -109,6 +119,8 @@ def figure_grounded(
 
 
 _DIGIT = re.compile(r"\d")
+_WRITTEN_FIGURE = re.compile(r"(?<![第\d.])\d[\d,.]*(?![\d,.]*[条款项章节])")  # in digits, not an article number
+_BARE_FIGURE = re.compile(r"(?<![第\d.])\d[\d,.]*\+?(?![\d\u4e00-\u9fff])")  # ...with no measure word after it
 
 
 def _term_positions(text: str, term: Term) -> list[int]:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from assistant.evidence import INJECTION, figure_distance, soft_hits, term_hits
+from assistant.evidence import INJECTION, figure_distance, gives_figure, soft_hits, term_hits
 from assistant.question import Question, Term, arabic_numerals
 from ingest.documents import Chunk
 from ingest.lexical import ChineseTokenizer, normalize
@@ -160,7 +160,7 @@ class ExtractiveGenerator:
             for name in ("number", "duration", "share", "date", "place"):
                 if name in question.wants:
                     shape = question.given_pattern(name)
-                    if shape is not None and not shape.search(folded):
+                    if not gives_figure(question, folded, name, cfg.count_max_distance, c.text):
                         c.score *= cfg.missing_shape_factor
                     elif shape is not None and name != "place" and name != "date":
                         distance = figure_distance(folded, shape, counted_term)

@@ -84,6 +84,11 @@ def test_a_figure_question_needs_a_figure_of_the_asked_kind(shipped_assistant: A
     # a count may drop its measure word right next to what it counts
     assert _grounded(shipped_assistant, "平台积累的专业课程有多少门？", "平台积累专业课程多达3000+。")
     assert not _grounded(shipped_assistant, "登记资料至少要保存多少年？", "登记资料应当妥善保存。")
+    # a figure with another measure word is not a bare count (每2天 for 多少名)
+    assert not _grounded(shipped_assistant, "急救站至少要配备多少名医师？", "急救站医师应当至少每2天轮换一次。")
+    # an article's number and the numerals of words (一名或者数名) are no figure of an amount
+    assert not _grounded(shipped_assistant, "产品注册费是多少？", "第一百零四条 医疗器械产品注册可以收取费用。")
+    assert not _grounded(shipped_assistant, "调解员能领取多少补贴？", "可以选择一名或者数名调解员，给予适当补贴。")
     # a list question is not a figure question, though 几类 holds a measure word
     assert _grounded(shipped_assistant, "从业人员包括哪几类？", "从业人员包括急救医师、调度人员。")
 
