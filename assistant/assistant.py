@@ -88,7 +88,8 @@ class Evidence:
 
     def passes(self, cfg: Any) -> bool:
         """Enough of the question's words in the passages, a figure asked of something the documents
-        name, and a unit that answers it. A question in
+        name, the asked figure in the unit that would answer, of the asked subject (`grounded`), and a
+        unit that answers it. A question in
         the user's own words (few of its words in the documents: a paraphrase) cannot show the second by
         word match, so below `paraphrase_coverage_below` the first decides (and the answer quotes whole
         provisions, see `ExtractiveGenerator.select`)."""

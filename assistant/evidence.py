@@ -77,15 +77,16 @@ def soft_hits(terms: list[Term], text: str) -> dict[str, float]:
 
 def gives_figure(question: Question, folded: str, name: str, near_chars: int, raw: str) -> bool:
     """Whether a text gives a figure of answer type `name` as the question asks it: in the asked unit
-    (几家 needs …家), or a share or any figure in digits when the unit was only implied (费 → 元: 个人缴费
-    不低于百分之二), or a bare figure within `near_chars` of the measured noun (专业课程多达3000+ drops the 门
-    of 多少门). `folded` is `raw` with numerals as digits; those two are read from `raw`, where 第一百零四条,
-    一定 and 一名或者数名 are words, and a bare figure has no measure word after it (每2天 is not in 年)."""
+    (几家 needs …家), or also a share when the unit was only implied (费 → 元, but 个人缴费不低于多少 is
+    answered by 百分之二; 为期两天 or 每2天 never answers 报名费是多少), or a bare figure within
+    `near_chars` of the measured noun (专业课程多达3000+ drops the 门 of 多少门). `folded` is `raw` with
+    numerals as digits; bare figures are read from `raw`, where 第一百零四条 and 一名 are words, and have no
+    measure word after them (每2天 is not a count in 年)."""
     shape = question.given_pattern(name)
     if shape is None or shape.search(folded):
         return True
     share = question.given_pattern("share")
-    if name == "number" and question.unit_implied and (_WRITTEN_FIGURE.search(raw) or (share and share.search(folded))):
+    if name == "number" and question.unit_implied and share is not None and share.search(folded):
         return True
     distance = figure_distance(raw, _BARE_FIGURE, question.measured) if name == "number" else None
     return distance is not None and distance <= near_chars
@@ -119,7 +120,6 @@ def figure_grounded(
 
 
 _DIGIT = re.compile(r"\d")
-_WRITTEN_FIGURE = re.compile(r"(?<![第\d.])\d[\d,.]*(?![\d,.]*[条款项章节])")  # in digits, not an article number
 _BARE_FIGURE = re.compile(r"(?<![第\d.])\d[\d,.]*\+?(?![\d\u4e00-\u9fff])")  # ...with no measure word after it
 
 

@@ -86,6 +86,9 @@ def test_a_figure_question_needs_a_figure_of_the_asked_kind(shipped_assistant: A
     assert not _grounded(shipped_assistant, "登记资料至少要保存多少年？", "登记资料应当妥善保存。")
     # a figure with another measure word is not a bare count (每2天 for 多少名)
     assert not _grounded(shipped_assistant, "急救站至少要配备多少名医师？", "急救站医师应当至少每2天轮换一次。")
+    # a fee is given in 元 (or as a share), never by a period
+    assert not _grounded(shipped_assistant, "研修班的报名费是多少？", "本次研修班的课程为期两天，每2天一期。")
+    assert _grounded(shipped_assistant, "个人缴费一般不低于多少？", "个人缴费标准不低于居民人均可支配收入的百分之二。")
     # an article's number and the numerals of words (一名或者数名) are no figure of an amount
     assert not _grounded(shipped_assistant, "产品注册费是多少？", "第一百零四条 医疗器械产品注册可以收取费用。")
     assert not _grounded(shipped_assistant, "调解员能领取多少补贴？", "可以选择一名或者数名调解员，给予适当补贴。")
