@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from assistant.answer import Answer, Citation, Retrieved
 from assistant.citations import check
-from assistant.evidence import coverage, figure_grounded
+from assistant.evidence import coverage, gives_asked_figure, names_asked_subject
 from assistant.generators import (
     ExtractiveGenerator,
     Generator,
@@ -80,7 +80,10 @@ class Evidence:
     coverage: float  # IDF-weighted share of the question's terms in the passages and their headers
     units: list[Any]  # the passages' answer units, best first (ExtractiveGenerator.score)
     unknown_measure: bool = False  # a figure is asked of a quantity no document names (起步价, 报名费)
-    grounded: bool = True  # the quoted units give the asked figure, of the asked subject (evidence.figure_grounded)
+    # a figure question: the unit that would answer gives a figure of the asked kind (evidence.gives_asked_figure)
+    figure_given: bool = True
+    # ...and the quoted units' 款 and headers name whose figure it is (evidence.names_asked_subject)
+    subject_named: bool = True
 
     @property
     def unit_score(self) -> float:
@@ -88,13 +91,15 @@ class Evidence:
 
     def passes(self, cfg: Any) -> bool:
         """Enough of the question's words in the passages, a figure asked of something the documents
-        name, the asked figure in the unit that would answer, of the asked subject (`grounded`), and a
-        unit that answers it. A question in
+        name, the asked figure in the unit that would answer (`figure_given`), of the asked subject
+        (`subject_named`), and a unit that answers it. A question in
         the user's own words (few of its words in the documents: a paraphrase) cannot show the second by
         word match, so below `paraphrase_coverage_below` the first decides (and the answer quotes whole
         provisions, see `ExtractiveGenerator.select`)."""
-        if self.coverage < cfg.min_coverage or not self.grounded:
+        if self.coverage < cfg.min_coverage or not self.subject_named:
             return False
+        if not self.figure_given and self.coverage >= cfg.paraphrase_coverage_below:
+            return False  # a paraphrase's answer quotes whole provisions, whose figures need not be the asked one's
         if self.unknown_measure and self.coverage >= cfg.paraphrase_coverage_below:
             return False  # the question is in the documents' words, but what it measures is in none of them
         return self.unit_score >= cfg.min_unit_score or self.coverage < cfg.paraphrase_coverage_below
@@ -290,18 +295,14 @@ class Assistant:
         unknown = q.measured is not None and q.measured.df == 0
         share = coverage(q.terms, texts)
         cfg = self.settings.answer
-        grounded = True
+        figure = subject = True
         if cfg.grounded_figures and units:
             quoted = extractive.select(q, passages, units)
             provisions = [c.text for c in quoted if c.unit.kind == "provision"]
-            grounded = figure_grounded(
-                q, "\n".join(provisions) if provisions else units[0].text,
-                [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted],
-                # a paraphrase's answer quotes whole provisions, whose figures need not be the asked one's
-                shape=share >= cfg.paraphrase_coverage_below, qualifier_min=cfg.qualifier_min_match,
-                near_chars=cfg.count_max_distance,
-            )
-        return Evidence(share, units, unknown, grounded)
+            figure = gives_asked_figure(q, "\n".join(provisions) if provisions else units[0].text, cfg.count_max_distance)
+            contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
+            subject = names_asked_subject(q, contexts, cfg.qualifier_min_match)
+        return Evidence(share, units, unknown, figure, subject)
 
     # ---------------------------------------------------------------- documents
 

@@ -92,31 +92,36 @@ def gives_figure(question: Question, folded: str, name: str, near_chars: int, ra
     return distance is not None and distance <= near_chars
 
 
-def figure_grounded(
-    question: Question, answering: str, contexts: list[str], *, shape: bool, qualifier_min: float, near_chars: int
-) -> bool:
-    """Whether the units an answer would quote give the figure asked for, of what is asked.
+def figure_question(question: Question) -> list[str]:
+    """The figure answer types a question asks for (number, duration, share); none for a list (几类)."""
+    if question.answer_type == "list":
+        return []
+    return [n for n in ("number", "duration", "share") if n in question.wants]
 
-    A figure question (几年, 多少元, 百分之几) is answered by a figure, not by a unit that matches its words
-    and says 「应当给予适当岗位津贴」 or 「按照规定比例」: with `shape`, the `answering` text (the best unit,
-    or the provisions a paraphrase's answer quotes) must give one (`gives_figure`); a second quoted unit's
-    figure (a fine in the next article) is not it. And documents state parallel figures for sibling
-    subjects: every qualifier of the measured noun (药品 in 药品经营许可证的有效期) must be in some unit's
-    context (its 款 and header) to at least `qualifier_min` (1 exact, synonym credit, bigram share), or the
-    figure belongs to a sibling (医疗器械经营许可证有效期为5年).
-    """
-    asked = [n for n in ("number", "duration", "share") if n in question.wants]
-    if not asked or question.answer_type == "list" or not answering:
+
+def gives_asked_figure(question: Question, answering: str, near_chars: int) -> bool:
+    """Whether the text an answer rests on (the best unit, or the provisions a paraphrase's answer
+    quotes) gives the figure a figure question asks for. A unit that matches its words but says
+    「应当给予适当岗位津贴」 or 「按照规定比例」 does not answer 每月多少元; a second quoted unit's figure (a fine
+    in the next article) is not it either."""
+    asked = figure_question(question)
+    if not asked or not answering:
         return True
-    if shape:
-        text = arabic_numerals(answering)
-        if not any(gives_figure(question, text, n, near_chars, answering) for n in asked):
-            return False
-    if question.qualifiers:
-        found = soft_hits(list(question.qualifiers), "\n".join(contexts))
-        if any(found.get(t.text, 0.0) < qualifier_min for t in question.qualifiers):
-            return False
-    return True
+    folded = arabic_numerals(answering)
+    return any(gives_figure(question, folded, n, near_chars, answering) for n in asked)
+
+
+def names_asked_subject(question: Question, contexts: list[str], qualifier_min: float) -> bool:
+    """Whether the quoted units' contexts (each unit's 款 and header) name whose figure is asked.
+
+    Documents state parallel figures for sibling subjects (each 许可证's 有效期, 胸痛中心 and 卒中中心
+    补助): every qualifier of the measured noun (药品 in 药品经营许可证的有效期) must be there to at least
+    `qualifier_min` (1 exact, synonym credit, bigram share), or the figure is a sibling's
+    (「医疗器械经营许可证有效期为5年」)."""
+    if not figure_question(question) or not question.qualifiers or not contexts:
+        return True
+    found = soft_hits(list(question.qualifiers), "\n".join(contexts))
+    return all(found.get(t.text, 0.0) >= qualifier_min for t in question.qualifiers)
 
 
 _DIGIT = re.compile(r"\d")

@@ -7,7 +7,14 @@ import re
 import pytest
 
 from assistant import Assistant
-from assistant.evidence import INJECTION, SYNONYM_CREDIT, coverage, figure_distance, figure_grounded
+from assistant.evidence import (
+    INJECTION,
+    SYNONYM_CREDIT,
+    coverage,
+    figure_distance,
+    gives_asked_figure,
+    names_asked_subject,
+)
 from assistant.question import Synonyms, Term, arabic_numerals
 
 
@@ -69,39 +76,41 @@ def test_a_figure_of_a_named_quantity_is_still_answered(shipped_assistant: Assis
     assert not answer.refused and ("3年" in answer.answer or "三年" in answer.answer)
 
 
-def _grounded(assistant: Assistant, question: str, unit: str, context: str = "") -> bool:
-    cfg = assistant.settings.answer
-    return figure_grounded(
-        assistant.analyze(question), unit, [context or unit], shape=True,
-        qualifier_min=cfg.qualifier_min_match, near_chars=cfg.count_max_distance,
-    )
+def _gives(assistant: Assistant, question: str, unit: str) -> bool:
+    return gives_asked_figure(assistant.analyze(question), unit, assistant.settings.answer.count_max_distance)
+
+
+def _names(assistant: Assistant, question: str, context: str) -> bool:
+    return names_asked_subject(assistant.analyze(question), [context], assistant.settings.answer.qualifier_min_match)
 
 
 def test_a_figure_question_needs_a_figure_of_the_asked_kind(shipped_assistant: Assistant):
     question = "护士的夜班补贴每月是多少元？"
-    assert not _grounded(shipped_assistant, question, "医疗机构应当给予护士适当的夜班补贴。")
-    assert _grounded(shipped_assistant, question, "医疗机构应当按月给予护士夜班补贴，每月三百元。")
+    assert not _gives(shipped_assistant, question, "医疗机构应当给予护士适当的夜班补贴。")
+    assert _gives(shipped_assistant, question, "医疗机构应当按月给予护士夜班补贴，每月三百元。")
     # a count may drop its measure word right next to what it counts
-    assert _grounded(shipped_assistant, "平台积累的专业课程有多少门？", "平台积累专业课程多达3000+。")
-    assert not _grounded(shipped_assistant, "登记资料至少要保存多少年？", "登记资料应当妥善保存。")
+    assert _gives(shipped_assistant, "平台积累的专业课程有多少门？", "平台积累专业课程多达3000+。")
+    assert not _gives(shipped_assistant, "登记资料至少要保存多少年？", "登记资料应当妥善保存。")
     # a figure with another measure word is not a bare count (每2天 for 多少名)
-    assert not _grounded(shipped_assistant, "急救站至少要配备多少名医师？", "急救站医师应当至少每2天轮换一次。")
+    assert not _gives(shipped_assistant, "急救站至少要配备多少名医师？", "急救站医师应当至少每2天轮换一次。")
     # a fee is given in 元 (or as a share), never by a period
-    assert not _grounded(shipped_assistant, "研修班的报名费是多少？", "本次研修班的课程为期两天，每2天一期。")
-    assert _grounded(shipped_assistant, "个人缴费一般不低于多少？", "个人缴费标准不低于居民人均可支配收入的百分之二。")
+    assert not _gives(shipped_assistant, "研修班的报名费是多少？", "本次研修班的课程为期两天，每2天一期。")
+    assert _gives(shipped_assistant, "个人缴费一般不低于多少？", "个人缴费标准不低于居民人均可支配收入的百分之二。")
     # an article's number and the numerals of words (一名或者数名) are no figure of an amount
-    assert not _grounded(shipped_assistant, "产品注册费是多少？", "第一百零四条 医疗器械产品注册可以收取费用。")
-    assert not _grounded(shipped_assistant, "调解员能领取多少补贴？", "可以选择一名或者数名调解员，给予适当补贴。")
+    assert not _gives(shipped_assistant, "产品注册费是多少？", "第一百零四条 医疗器械产品注册可以收取费用。")
+    assert not _gives(shipped_assistant, "调解员能领取多少补贴？", "可以选择一名或者数名调解员，给予适当补贴。")
     # a list question is not a figure question, though 几类 holds a measure word
-    assert _grounded(shipped_assistant, "从业人员包括哪几类？", "从业人员包括急救医师、调度人员。")
+    assert _gives(shipped_assistant, "从业人员包括哪几类？", "从业人员包括急救医师、调度人员。")
 
 
 def test_a_figure_stated_for_a_sibling_subject_does_not_ground(shipped_assistant: Assistant):
     question = "药品经营许可证的有效期是几年？"
-    assert not _grounded(shipped_assistant, question, "医疗器械经营许可证有效期为5年。")
-    assert _grounded(shipped_assistant, question, "药品经营许可证有效期为5年。")
+    assert not _names(shipped_assistant, question, "医疗器械监督管理条例 > 第四十二条\n医疗器械经营许可证有效期为5年。")
+    assert _names(shipped_assistant, question, "药品经营许可证有效期为5年。")
     # the owner may be named earlier in the 款
-    assert _grounded(shipped_assistant, question, "有效期为5年。", "药品经营许可证由药品监督管理部门发放。有效期为5年。")
+    assert _names(shipped_assistant, question, "药品经营许可证由药品监督管理部门发放。有效期为5年。")
+    # a figure question without qualifiers, or not a figure question, is not checked
+    assert _names(shipped_assistant, "有效期是几年？", "医疗器械经营许可证有效期为5年。")
 
 
 def test_a_figure_belongs_to_the_words_right_around_it():

@@ -24,11 +24,11 @@ CORPUS = REPO / "corpus"
 # One question moves hit@5 and key-fact recall by about 0.011 and refusal accuracy by 0.009; the
 # thresholds allow about two.
 MIN_HIT_AT_5 = 0.93  # measured 0.957 (llamaindex_default 0.904)
-MIN_KEY_FACT_RECALL = 0.765  # measured 0.790 (llamaindex_default 0.778)
+MIN_KEY_FACT_RECALL = 0.785  # measured 0.806 (llamaindex_default 0.778)
 MIN_LIST_KEY_FACT_RECALL = 0.88  # measured 0.929 on the 28 list questions (llamaindex_default 0.839)
-MIN_REFUSAL_ACCURACY = 0.86  # measured 0.884 (llamaindex_default 0.839: it never refuses)
-MAX_FALSE_REFUSAL_RATE = 0.07  # measured 0.043 (4 of 94 answerable questions refused)
-MAX_MEDIAN_ANSWER_CHARS = 250  # measured 164 (llamaindex_default ~1,350 mean)
+MIN_REFUSAL_ACCURACY = 0.89  # measured 0.911 (llamaindex_default 0.839: it never refuses)
+MAX_FALSE_REFUSAL_RATE = 0.055  # measured 0.032 (3 of 94 answerable questions refused)
+MAX_MEDIAN_ANSWER_CHARS = 250  # measured 142 (llamaindex_default ~1,350 mean)
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +97,7 @@ def test_every_shipped_document_is_in_the_eval_store(gate_results: dict[str, Any
 
 
 def test_ours_beats_llamaindex_default_key_facts(gate_results: dict[str, Any]):
-    """Measured 0.790 vs 0.778 (the baseline quotes two ~700-character chunks; ours one provision, or up to
+    """Measured 0.806 vs 0.778 (the baseline quotes two ~700-character chunks; ours one provision, or up to
     three whole passages when the question is a paraphrase: paraphrases 0.59 vs 0.75, lists 0.93 vs 0.84)."""
     ours, base = _overall(gate_results, "ours"), _overall(gate_results, "llamaindex_default")
     assert ours["key_fact_recall"] > base["key_fact_recall"]
