@@ -269,8 +269,9 @@ class AnswerSettings(BaseModel):
         "passage and header lack the question's weightiest term the documents use: the count is of something else.",
     )
     figure_proximity_bonus: float = Field(
-        0.2, ge=0, description="Unit score added, for a figure question, by how close the asked figure sits to the "
-        "question's weightiest term (full bonus adjacent, none at 30 characters).",
+        0.2, ge=0, description="Unit score added, for a figure question, by how close the asked figure sits to what "
+        "it counts (the measured noun, else the question's weightiest term; full bonus adjacent, none at 30 "
+        "characters).",
     )
     count_max_distance: int = Field(
         15, ge=0, description="Extractive: a count asked in a unit (几家, 多少张) whose figure sits further than this "
