@@ -124,7 +124,6 @@ def names_asked_subject(question: Question, contexts: list[str], qualifier_min: 
     return all(found.get(t.text, 0.0) >= qualifier_min for t in question.qualifiers)
 
 
-_DIGIT = re.compile(r"\d")
 _BARE_FIGURE = re.compile(r"(?<![第\d.])\d[\d,.]*\+?(?![\d\u4e00-\u9fff])")  # ...with no measure word after it
 
 
