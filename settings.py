@@ -204,6 +204,12 @@ class AnswerSettings(BaseModel):
         description="A question with less than this term coverage (but at least min_coverage) is taken as a "
         "paraphrase: the unit score, which needs word matches, does not refuse it (calibrated on dev).",
     )
+    unknown_word_max_gain: float | None = Field(
+        0.009, ge=0, description="Refuse when dropping a word no document uses (天气, 报名费, 针灸) from the question "
+        "makes the best unit's passage more similar to it (e5 cosine) by more than this: the passage answers the "
+        "rest of the question, not about that word. A paraphrase's own words (打电话, 谈不拢) leave the passage about "
+        "as close (dev: at most +0.0075; unanswerable +0.010 to +0.021). None turns the check off.",
+    )
     grounded_figures: bool = Field(
         True, description="Refuse a figure question (几年, 多少元, 百分之几) when the units the answer would quote "
         "carry no figure of the asked kind (「应当给予适当岗位津贴」), or when a qualifier of the measured noun (药品 in "
@@ -267,6 +273,12 @@ class AnswerSettings(BaseModel):
         0.5, ge=0, le=1,
         description="Unit score multiplier, for a question counting in a unit (几家, 多少元), when the unit's "
         "passage and header lack the question's weightiest term the documents use: the count is of something else.",
+    )
+    subject_min_match: float = Field(
+        0.5, ge=0, le=1, description="A passage names a count's subject when it holds the question's weightiest "
+        "term the documents use to at least this (1 exact, synonym credit, bigram share). Below it the unit is "
+        "scored with missing_subject_factor, and a count of things (几家, 多少名) whose quoted units' passages all "
+        "lack it is refused outside the paraphrase band (with grounded_figures): 「其中9家已建成为三级综合医院」 does not say how many are 中医医院.",
     )
     figure_proximity_bonus: float = Field(
         0.2, ge=0, description="Unit score added, for a figure question, by how close the asked figure sits to what "

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from assistant.answer import Answer, Citation, Retrieved
 from assistant.citations import check
-from assistant.evidence import coverage, gives_asked_figure, names_asked_subject
+from assistant.evidence import coverage, gives_asked_figure, names_asked_subject, without_unknown_words
 from assistant.generators import (
     ExtractiveGenerator,
     Generator,
@@ -23,6 +25,7 @@ from assistant.generators import (
 )
 from assistant.question import Question, QuestionAnalyzer, Synonyms
 from assistant.retrieval import Candidate, Filters, HybridRetriever
+from ingest.documents import Chunk
 from ingest.embeddings import Embedder, ModelError
 from ingest.knowledge_base import DocumentRecord, KnowledgeBase, KnowledgeBaseError
 from ingest.pipeline import IngestReport, ingest_paths, read_ingest_log
@@ -84,22 +87,31 @@ class Evidence:
     figure_given: bool = True
     # ...and the quoted units' 款 and headers name whose figure it is (evidence.names_asked_subject)
     subject_named: bool = True
+    # how much more similar the best unit's passage is to the question without a word no document uses
+    # (evidence.without_unknown_words; 0 when there is none)
+    unknown_word_gain: float = 0.0
+    # a count of things (几家, 多少名): a quoted unit's passage names what is counted (answer.subject_min_match)
+    counted_named: bool = True
 
     @property
     def unit_score(self) -> float:
         return self.units[0].score if self.units else 0.0
 
     def passes(self, cfg: Any) -> bool:
-        """Enough of the question's words in the passages, a figure asked of something the documents
-        name, the asked figure in the unit that would answer (`figure_given`), of the asked subject
+        """Enough of the question's words in the passages, a passage about the words no document uses
+        (`unknown_word_gain`), a figure asked of something the documents name, the asked figure in the unit that would answer (`figure_given`), of the asked subject
         (`subject_named`), and a unit that answers it. A question in
         the user's own words (few of its words in the documents: a paraphrase) cannot show the second by
         word match, so below `paraphrase_coverage_below` the first decides (and the answer quotes whole
         provisions, see `ExtractiveGenerator.select`)."""
         if self.coverage < cfg.min_coverage or not self.subject_named:
             return False
+        if cfg.unknown_word_max_gain is not None and self.unknown_word_gain > cfg.unknown_word_max_gain:
+            return False  # the passage answers the rest of the question, not about a word no document uses
         if not self.figure_given and self.coverage >= cfg.paraphrase_coverage_below:
             return False  # a paraphrase's answer quotes whole provisions, whose figures need not be the asked one's
+        if not self.counted_named and self.coverage >= cfg.paraphrase_coverage_below:
+            return False  # 其中9家已建成为三级综合医院 counts no 中医医院
         if self.unknown_measure and self.coverage >= cfg.paraphrase_coverage_below:
             return False  # the question is in the documents' words, but what it measures is in none of them
         return self.unit_score >= cfg.min_unit_score or self.coverage < cfg.paraphrase_coverage_below
@@ -230,7 +242,7 @@ class Assistant:
         if rewritten and gen_name == "extractive":
             q = self._anchor(q, user_questions(history), top_k, options.filters())
         base = dict(question=question, rewritten_question=rewritten, retrieved=retrieved, generator=gen_name)
-        evidence = self.evidence(q, passages) if passages else None
+        evidence = self.evidence(q, passages, result.query_vector) if passages else None
         if evidence is None or not evidence.passes(cfg):
             latency["generate"] = 0.0
             latency["total"] = _ms(started)
@@ -286,23 +298,40 @@ class Assistant:
         q.anchors = frozenset((c.passage.chunk.chunk_id, c.unit.start) for c in chosen)
         return q
 
-    def evidence(self, q: Question, passages: list[Passage]) -> Evidence:
+    def evidence(self, q: Question, passages: list[Passage], query_vector: np.ndarray | None = None) -> Evidence:
         """What the refusal gate weighs: how much of the question the passages (with their headers)
-        hold, and how well the best structural unit answers it (its kind, its figure, its words)."""
+        hold, and how well the best structural unit answers it (its kind, its figure, its words).
+        `query_vector` is `q.standalone`'s embedding when retrieval computed it already."""
         texts = [f"{p.chunk.header}\n{p.chunk.text}" for p in passages]
         extractive: ExtractiveGenerator = self.generator("extractive")  # type: ignore[assignment]
         units = extractive.score(q, passages)
         unknown = q.measured is not None and q.measured.df == 0
         share = coverage(q.terms, texts)
         cfg = self.settings.answer
-        figure = subject = True
+        figure = subject = counted = True
         if cfg.grounded_figures and units:
             quoted = extractive.select(q, passages, units)
             provisions = [c.text for c in quoted if c.unit.kind == "provision"]
             figure = gives_asked_figure(q, "\n".join(provisions) if provisions else units[0].text, cfg.count_max_distance)
             contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match)
-        return Evidence(share, units, unknown, figure, subject)
+            counted = not (q.counts_things and all(c.subject_absent for c in quoted))
+        gain = self._unknown_word_gain(q, units[0].passage.chunk, query_vector) if units else 0.0
+        return Evidence(share, units, unknown, figure, subject, gain, counted)
+
+    def _unknown_word_gain(self, q: Question, chunk: Chunk, query_vector: np.ndarray | None) -> float:
+        """How much closer (cosine) the chunk's stored embedding is to the question without one of the
+        words no document uses than to the whole question (0 when it has no such word)."""
+        if self.settings.answer.unknown_word_max_gain is None:
+            return 0.0
+        variants = without_unknown_words(q, f"{chunk.header}\n{chunk.text}")
+        if not variants:
+            return 0.0
+        embedder = self.kb.embedder
+        vectors = embedder.embed_queries(variants if query_vector is not None else [q.standalone, *variants])
+        full = query_vector if query_vector is not None else vectors[0]
+        stored = self.kb.embed_passages([self.kb.index_text(chunk)])[0]  # cached at ingest: no encode
+        return float(np.max(vectors[-len(variants):] @ stored) - full @ stored)
 
     # ---------------------------------------------------------------- documents
 

@@ -124,6 +124,23 @@ def names_asked_subject(question: Question, contexts: list[str], qualifier_min: 
     return all(found.get(t.text, 0.0) >= qualifier_min for t in question.qualifiers)
 
 
+def without_unknown_words(question: Question, context: str) -> list[str]:
+    """The question once without each of its words that no document uses (df 0) and whose synonyms are
+    not in `context` (the best unit's passage and header).
+
+    Such a word is either the user's own wording of what the passage says (打电话, 谈不拢: a paraphrase)
+    or a thing the documents never speak of (天气, 报名费). Term coverage cannot tell the two apart; the
+    encoder can: if the passage is more similar to the question without the word, it answers only the
+    rest of the question (`answer.unknown_word_max_gain`)."""
+    found = soft_hits(list(question.terms), context)
+    text = normalize(question.standalone)
+    return [
+        text.replace(t.text, "")
+        for t in question.terms
+        if t.df == 0 and found.get(t.text, 0.0) < SYNONYM_CREDIT and t.text in text
+    ]
+
+
 _BARE_FIGURE = re.compile(r"(?<![第\d.])\d[\d,.]*\+?(?![\d\u4e00-\u9fff])")  # ...with no measure word after it
 
 

@@ -59,6 +59,7 @@ class _Candidate:
     hits: frozenset[str] = frozenset()
     lexical: float = 0.0  # IDF-weighted share of the question's terms in the unit itself
     off_subject: bool = False  # it gives the asked kind of count, but of something else (never a further unit)
+    subject_absent: bool = False  # a count is asked and the unit's passage (with header) does not name its subject
 
     @property
     def text(self) -> str:
@@ -117,7 +118,8 @@ class ExtractiveGenerator:
         }
         # a count must be of the asked thing: does each passage (with its header) name it at all?
         counts_elsewhere = {
-            p.n: bool(question.unit) and _subject_strength(terms, p.chunk.header + "\n" + p.chunk.text) < 0.5
+            p.n: bool(question.unit)
+            and _subject_strength(terms, p.chunk.header + "\n" + p.chunk.text) < self.cfg.subject_min_match
             for p in passages
         }
         cfg = self.cfg
@@ -150,7 +152,7 @@ class ExtractiveGenerator:
             folded = arabic_numerals(c.text)
             if counts_elsewhere[c.passage.n]:
                 c.score *= cfg.missing_subject_factor  # a count, but not of the asked thing (44家… for 胸痛中心)
-                c.off_subject = True
+                c.off_subject = c.subject_absent = True
             if question.counted and question.counted not in c.text:
                 c.score *= cfg.missing_shape_factor  # 多少学分 is not answered by a count of days
             if question.answer_type == "list" and not enumeration:

@@ -78,6 +78,8 @@ ASKING = re.compile(
 )
 # Measure words and time units a count or a period is given in.
 UNITS = "家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套倍辆例剂"
+# ...of them, those that count things (家 hospitals, 名 people, 项 items), not amounts (元, 倍) or time (日, 年)
+THING_UNITS = frozenset("家个位名项所张床种类条门批部篇份台套辆例剂人场届")
 _CN_DIGITS = "一二三四五六七八九十百千万两"
 # Units spelled with more than one character come first (几小时 asks in 小时, not 小).
 MULTI_UNITS = "小时|工作日|个工作日|平方米|立方米|摄氏度|公里|万元|元钱|周岁|个月"
@@ -232,6 +234,11 @@ class Question:
     several: bool = False  # asks for more than one provision (分别, 比较, 北京和上海…, two questions in one)
     anchors: frozenset[tuple[str, int]] = frozenset()  # (chunk id, unit start) that answered the earlier question
     asks_requirements: bool = False  # 有哪些要求 / 应当做什么: answered with the provisions' requirement statements
+
+    @property
+    def counts_things(self) -> bool:
+        """A count of things is asked (几家医院, 多少名专家): the passage that answers must name them."""
+        return self.unit in THING_UNITS and not self.unit_implied
 
     def given_pattern(self, name: str) -> re.Pattern[str] | None:
         """The text shape that answers answer type `name` (a number needs the asked unit)."""

@@ -58,6 +58,7 @@ class Candidate:
 class RetrievalResult:
     candidates: list[Candidate]
     timings: dict[str, float] = field(default_factory=dict)  # ms: embed, lexical, dense, fuse, rerank
+    query_vector: np.ndarray | None = None  # the query's embedding (None without dense retrieval)
 
 
 def _minmax(scores: dict[str, float]) -> dict[str, float]:
@@ -122,6 +123,7 @@ class HybridRetriever:
         where = filters.where(self.kb) if filters else None
         lexical: list[tuple[str, float]] = []
         dense: list[tuple[str, float]] = []
+        vector: np.ndarray | None = None
         depth = max(cfg.candidates, top_n)
         if cfg.use_lexical:
             t0 = time.perf_counter()
@@ -154,4 +156,4 @@ class HybridRetriever:
                 cand.score = float(s)
             candidates.sort(key=lambda c: -c.score)
             timings["rerank"] = (time.perf_counter() - t0) * 1000
-        return RetrievalResult(candidates[:top_n], timings)
+        return RetrievalResult(candidates[:top_n], timings, vector)

@@ -7,8 +7,8 @@ The test set gates CI and is never tuned on; this script reads only the dev ques
 Prints retrieval metrics (hit@1/3/5, MRR) per configuration, and for the chosen configuration the
 refusal trade-off: correct-refusal rate on unanswerable questions vs false-refusal rate on
 answerable ones, over a grid of the gate's three thresholds (`answer.min_coverage`,
-`answer.min_unit_score`, `answer.paraphrase_coverage_below`), computed with the product's own gate (`Assistant.evidence` /
-`Evidence.passes`). `--store DIR` reuses an ingested store (e.g. eval-out/store) for the sweep.
+`answer.min_unit_score`, `answer.paraphrase_coverage_below`) and over `answer.unknown_word_max_gain`,
+computed with the product's own gate (`Assistant.evidence` / `Evidence.passes`). `--store DIR` reuses an ingested store (e.g. eval-out/store) for the sweep.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def retrieval_scores(assistant: Assistant, questions: list[dict]) -> dict[str, f
 def question_evidence(assistant: Assistant, q: dict) -> Evidence:
     """The refusal gate's inputs for one question, exactly as `Assistant.ask` computes them."""
     analyzed = assistant.analyze(q["question"], q.get("history"))
-    found = assistant.retriever.retrieve(analyzed.standalone, assistant.settings.retrieval.top_k).candidates
-    return assistant.evidence(analyzed, [Passage(i + 1, c.chunk, c.score) for i, c in enumerate(found)])
+    result = assistant.retriever.retrieve(analyzed.standalone, assistant.settings.retrieval.top_k)
+    passages = [Passage(i + 1, c.chunk, c.score) for i, c in enumerate(result.candidates)]
+    return assistant.evidence(analyzed, passages, result.query_vector)
 
 
 def main() -> None:
@@ -140,6 +141,16 @@ def refusal_sweep(assistant: Assistant, questions: list[dict]) -> None:
         sweep.add_row(f"{cov:.2f}", f"{unit:.2f}", f"{-neg_para:.2f}", f"{correct}/{n_un} ({correct / n_un:.0%})",
                       f"{-neg_false}/{n_an} ({-neg_false / n_an:.0%})", f"{acc:.3f}")
     console.print(sweep)
+
+    gains = Table(title="refusal gate on dev: answer.unknown_word_max_gain, the other thresholds as configured")
+    for col in ("unknown_word_max_gain", "correct refusals (unanswerable)", "false refusals (answerable)"):
+        gains.add_column(col, justify="right")
+    for limit in (None, 0.005, 0.0075, 0.009, 0.01, 0.0125, 0.015, 0.02):
+        cfg = assistant.settings.answer.model_copy(update={"unknown_word_max_gain": limit})
+        correct = sum(1 for e, a in rows if not a and not e.passes(cfg))
+        false = sum(1 for e, a in rows if a and not e.passes(cfg))
+        gains.add_row("off" if limit is None else f"{limit:.4f}", f"{correct}/{n_un}", f"{false}/{n_an}")
+    console.print(gains)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ from assistant.evidence import (
     figure_distance,
     gives_asked_figure,
     names_asked_subject,
+    without_unknown_words,
 )
+from assistant.generators import Passage
 from assistant.question import Synonyms, Term, arabic_numerals
 
 
@@ -152,3 +154,53 @@ def test_a_figure_question_names_whose_quantity_it_asks(shipped_assistant: Assis
     assert qualifiers <= {t.text for t in got}
     if not qualifiers:
         assert got == ()
+
+
+def test_each_word_no_document_uses_is_dropped_in_turn(shipped_assistant: Assistant):
+    q = shipped_assistant.analyze("今天南宁天气怎么样？")
+    assert {t.text for t in q.terms if t.df == 0} == {"天气"}
+    assert without_unknown_words(q, "南宁") == [q.standalone.replace("天气", "")]
+    # words the documents use are never dropped, and neither is one whose synonym the passage holds
+    assert without_unknown_words(shipped_assistant.analyze("甲类传染病有哪些？"), "") == []
+    q = shipped_assistant.analyze("疫苗储存时气候有什么要求？")
+    unknown = {t.text: t for t in q.terms if t.df == 0}
+    assert "气候" in unknown and unknown["气候"].synonyms
+    assert len(without_unknown_words(q, unknown["气候"].synonyms[0])) == len(unknown) - 1
+
+
+def _evidence(assistant: Assistant, question: str, with_vector: bool = True):
+    """The gate's evidence as `Assistant.ask` computes it (the retrieval's query vector reused, or not)."""
+    q = assistant.analyze(question)
+    found = assistant.retriever.retrieve(q.standalone, assistant.settings.retrieval.top_k)
+    passages = [Passage(i + 1, c.chunk, c.score) for i, c in enumerate(found.candidates)]
+    return assistant.evidence(q, passages, found.query_vector if with_vector else None)
+
+
+@pytest.mark.parametrize(
+    ("question", "about_it"),
+    [
+        ("今天南宁天气怎么样？", False),  # the passages are about 南宁, not its weather
+        ("中医医疗服务中针灸治疗一次的收费标准是多少元？", False),
+        ("精神科病房的住院病人想给家里打电话，亲友也想来看他，病房能不能一律不让？", True),  # 通讯和会见
+        ("双方要是就医疗损害责任纠纷中当事人申请鉴定的，鉴定人谈不拢呢？", True),  # 协商不成
+    ],
+    ids=["weather", "acupuncture", "phone-calls", "no-agreement"],
+)
+def test_a_passage_about_the_rest_of_the_question_does_not_answer_a_word_no_document_uses(
+    shipped_assistant: Assistant, question: str, about_it: bool
+):
+    evidence = _evidence(shipped_assistant, question)
+    limit = shipped_assistant.settings.answer.unknown_word_max_gain
+    assert (evidence.unknown_word_gain <= limit) is about_it
+    # without the retrieval's query vector, the gate encodes the question itself: the same gain
+    again = _evidence(shipped_assistant, question, with_vector=False)
+    assert again.unknown_word_gain == pytest.approx(evidence.unknown_word_gain, abs=1e-4)
+
+
+def test_a_count_of_things_the_passage_does_not_name_is_refused(shipped_assistant: Assistant):
+    # 「其中9家已建成为三级综合医院」 counts hospitals, but not 中医医院
+    question = "广西首批纳入千县工程的44家医院中有多少家是中医医院？"
+    assert not _evidence(shipped_assistant, question).counted_named
+    assert shipped_assistant.ask(question).refused
+    answer = shipped_assistant.ask("广西有几家县医院进了千县工程？")
+    assert not answer.refused and "44家" in answer.answer

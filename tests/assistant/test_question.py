@@ -164,3 +164,18 @@ def test_a_share_is_not_asked_in_yuan(analyzer: QuestionAnalyzer):
     q = analyzer.analyze("个人缴费比例是百分之几？")
     assert q.answer_type == "share" and q.unit is None
 
+
+
+@pytest.mark.parametrize(
+    ("question", "things"),
+    [
+        ("广西首批纳入千县工程的44家医院中有多少家是中医医院？", True),
+        ("我国第一部肿瘤整合诊治指南是多少名专家一起写的？", True),
+        ("医疗器械产品注册费每个产品收取多少元？", False),  # an amount
+        ("罚款是货值金额的几倍？", False),
+        ("精神障碍患者的病历资料至少要保存多少年？", False),  # a period
+        ("研修班的报名费是多少？", False),  # 元 only implied by 费
+    ],
+)
+def test_a_count_of_things_is_told_from_amounts_and_periods(analyzer: QuestionAnalyzer, question: str, things: bool):
+    assert analyzer.analyze(question).counts_things is things
