@@ -208,7 +208,8 @@ class AnswerSettings(BaseModel):
         0.009, ge=0, description="Refuse when dropping a word no document uses (天气, 报名费, 针灸) from the question "
         "makes the best unit's passage more similar to it (e5 cosine) by more than this: the passage answers the "
         "rest of the question, not about that word. A paraphrase's own words (打电话, 谈不拢) leave the passage about "
-        "as close (dev: at most +0.0075; unanswerable +0.010 to +0.021). None turns the check off.",
+        "as close (dev: at most +0.0075; unanswerable +0.010 to +0.021). Not applied in the paraphrase band (coverage under "
+        "paraphrase_coverage_below), where most words are the user's own. None turns the check off.",
     )
     grounded_figures: bool = Field(
         True, description="Refuse a figure question (几年, 多少元, 百分之几) when the units the answer would quote "

@@ -88,7 +88,7 @@ class Evidence:
     # ...and the quoted units' 款 and headers name whose figure it is (evidence.names_asked_subject)
     subject_named: bool = True
     # how much more similar the best unit's passage is to the question without a word no document uses
-    # (evidence.without_unknown_words; 0 when there is none)
+    # (evidence.without_unknown_words; 0 when there is none, or in the paraphrase band, where it is not computed)
     unknown_word_gain: float = 0.0
     # a count of things (几家, 多少名): a quoted unit's passage names what is counted (answer.subject_min_match)
     counted_named: bool = True
@@ -316,7 +316,9 @@ class Assistant:
             contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match)
             counted = not (q.counts_things and all(c.subject_absent for c in quoted))
-        gain = self._unknown_word_gain(q, units[0].passage.chunk, query_vector) if units else 0.0
+        # a paraphrase is mostly words no document uses: the check is for a question in the documents' words
+        in_words = share >= cfg.paraphrase_coverage_below
+        gain = self._unknown_word_gain(q, units[0].passage.chunk, query_vector) if units and in_words else 0.0
         return Evidence(share, units, unknown, figure, subject, gain, counted)
 
     def _unknown_word_gain(self, q: Question, chunk: Chunk, query_vector: np.ndarray | None) -> float:
