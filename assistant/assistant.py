@@ -99,11 +99,12 @@ class Evidence:
 
     def passes(self, cfg: Any) -> bool:
         """Enough of the question's words in the passages, a passage about the words no document uses
-        (`unknown_word_gain`), a figure asked of something the documents name, the asked figure in the unit that would answer (`figure_given`), of the asked subject
-        (`subject_named`), and a unit that answers it. A question in
-        the user's own words (few of its words in the documents: a paraphrase) cannot show the second by
-        word match, so below `paraphrase_coverage_below` the first decides (and the answer quotes whole
-        provisions, see `ExtractiveGenerator.select`)."""
+        (`unknown_word_gain`), a figure asked of something the documents name, the asked figure in the
+        unit that would answer (`figure_given`), of the asked subject (`subject_named`, and for a count
+        of things `counted_named`), and a unit that answers it. A question in the user's own words (few
+        of its words in the documents: a paraphrase) cannot show the unit by word match, so below
+        `paraphrase_coverage_below` coverage decides (and the answer quotes whole provisions, see
+        `ExtractiveGenerator.select`)."""
         if self.coverage < cfg.min_coverage or not self.subject_named:
             return False
         if cfg.unknown_word_max_gain is not None and self.unknown_word_gain > cfg.unknown_word_max_gain:
@@ -315,7 +316,7 @@ class Assistant:
             figure = gives_asked_figure(q, "\n".join(provisions) if provisions else units[0].text, cfg.count_max_distance)
             contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match)
-            counted = not (q.counts_things and all(c.subject_absent for c in quoted))
+            counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
         # a paraphrase is mostly words no document uses: the check is for a question in the documents' words
         in_words = share >= cfg.paraphrase_coverage_below
         gain = self._unknown_word_gain(q, units[0].passage.chunk, query_vector) if units and in_words else 0.0
