@@ -204,12 +204,18 @@ class AnswerSettings(BaseModel):
         description="A question with less than this term coverage (but at least min_coverage) is taken as a "
         "paraphrase: the unit score, which needs word matches, does not refuse it (calibrated on dev).",
     )
-    unknown_word_max_gain: float | None = Field(
-        0.009, ge=0, description="Refuse when dropping a word no document uses (天气, 报名费, 针灸) from the question "
+    unknown_word_check: bool = Field(
+        True, description="Refuse a question whose best passage answers the rest of it, not about a word no "
+        "document uses (see unknown_word_max_gain). Costs one encode of the shortened questions, only when such "
+        "a word is left outside the paraphrase band.",
+    )
+    unknown_word_max_gain: float = Field(
+        0.009, ge=0, le=2, description="Refuse when dropping a word no document uses (天气, 报名费, 针灸) from the question "
         "makes the best unit's passage more similar to it (e5 cosine) by more than this: the passage answers the "
         "rest of the question, not about that word. A paraphrase's own words (打电话, 谈不拢) leave the passage about "
         "as close (dev: at most +0.0075; unanswerable +0.010 to +0.021). Not applied in the paraphrase band (coverage under "
-        "paraphrase_coverage_below), where most words are the user's own. None turns the check off.",
+        "paraphrase_coverage_below), where most words are the user's own. Calibrated for multilingual-e5-small: "
+        "with another embedding model, read the limit off `bench/tune_dev.py --sweep-only`.",
     )
     grounded_figures: bool = Field(
         True, description="Refuse a figure question (几年, 多少元, 百分之几) when the units the answer would quote "

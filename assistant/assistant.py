@@ -107,7 +107,7 @@ class Evidence:
         `ExtractiveGenerator.select`)."""
         if self.coverage < cfg.min_coverage or not self.subject_named:
             return False
-        if cfg.unknown_word_max_gain is not None and self.unknown_word_gain > cfg.unknown_word_max_gain:
+        if cfg.unknown_word_check and self.unknown_word_gain > cfg.unknown_word_max_gain:
             return False  # the passage answers the rest of the question, not about a word no document uses
         if not self.figure_given and self.coverage >= cfg.paraphrase_coverage_below:
             return False  # a paraphrase's answer quotes whole provisions, whose figures need not be the asked one's
@@ -325,7 +325,7 @@ class Assistant:
     def _unknown_word_gain(self, q: Question, chunk: Chunk, query_vector: np.ndarray | None) -> float:
         """How much closer (cosine) the chunk's stored embedding is to the question without one of the
         words no document uses than to the whole question (0 when it has no such word)."""
-        if self.settings.answer.unknown_word_max_gain is None:
+        if not self.settings.answer.unknown_word_check:
             return 0.0
         variants = without_unknown_words(q, f"{chunk.header}\n{chunk.text}")
         if not variants:

@@ -146,7 +146,8 @@ def refusal_sweep(assistant: Assistant, questions: list[dict]) -> None:
     for col in ("unknown_word_max_gain", "correct refusals (unanswerable)", "false refusals (answerable)"):
         gains.add_column(col, justify="right")
     for limit in (None, 0.005, 0.0075, 0.009, 0.01, 0.0125, 0.015, 0.02):
-        cfg = assistant.settings.answer.model_copy(update={"unknown_word_max_gain": limit})
+        cfg = assistant.settings.answer.model_copy(
+            update={"unknown_word_check": limit is not None, "unknown_word_max_gain": limit or 0.0})
         correct = sum(1 for e, a in rows if not a and not e.passes(cfg))
         false = sum(1 for e, a in rows if a and not e.passes(cfg))
         gains.add_row("off" if limit is None else f"{limit:.4f}", f"{correct}/{n_un}", f"{false}/{n_an}")
