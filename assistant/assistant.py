@@ -109,13 +109,13 @@ class Evidence:
             return False
         if cfg.unknown_word_check and self.unknown_word_gain > cfg.unknown_word_max_gain:
             return False  # the passage answers the rest of the question, not about a word no document uses
-        if not self.figure_given and self.coverage >= cfg.paraphrase_coverage_below:
-            return False  # a paraphrase's answer quotes whole provisions, whose figures need not be the asked one's
-        if not self.counted_named and self.coverage >= cfg.paraphrase_coverage_below:
-            return False  # 其中9家已建成为三级综合医院 counts no 中医医院
-        if self.unknown_measure and self.coverage >= cfg.paraphrase_coverage_below:
-            return False  # the question is in the documents' words, but what it measures is in none of them
-        return self.unit_score >= cfg.min_unit_score or self.coverage < cfg.paraphrase_coverage_below
+        if self.coverage < cfg.paraphrase_coverage_below:
+            return True  # a paraphrase: its answer quotes whole provisions, whose figures need not be the asked one's
+        # the question is in the documents' words: the unit must give its figure (of what it counts, 其中9家…
+        # counts no 中医医院), what it measures must be in them, and the unit must answer it
+        if not self.figure_given or not self.counted_named or self.unknown_measure:
+            return False
+        return self.unit_score >= cfg.min_unit_score
 
 
 def user_questions(history: list[Any] | None) -> list[str]:
