@@ -222,6 +222,11 @@ class AnswerSettings(BaseModel):
         "carry no figure of the asked kind (「应当给予适当岗位津贴」), or when a qualifier of the measured noun (药品 in "
         "药品经营许可证的有效期) is in none of their 款 and headers: the figure is a sibling's (医疗器械经营许可证).",
     )
+    grounded_types: bool = Field(
+        True, description="With grounded_figures, also refuse a when, where or which-agent question (什么时候, 设在什么"
+        "位置, 哪个部门) when the unit the answer would quote has no date, place or agent of the asked kind "
+        "(「应当向本级人民代表大会常务委员会报告」 says to whom, not when). Outside the paraphrase band only.",
+    )
     qualifier_min_match: float = Field(
         0.7, ge=0, le=1, description="How well a qualifier must match in a quoted unit's 款 and header (1 exact, 0.7 "
         "a Cilin synonym, below that a share of its character bigrams) for grounded_figures.",

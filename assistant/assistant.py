@@ -313,7 +313,8 @@ class Assistant:
         if cfg.grounded_figures and units:
             quoted = extractive.select(q, passages, units)
             provisions = [c.text for c in quoted if c.unit.kind == "provision"]
-            figure = gives_asked_figure(q, "\n".join(provisions) if provisions else units[0].text, cfg.count_max_distance)
+            answering = "\n".join(provisions) if provisions else units[0].text
+            figure = gives_asked_figure(q, answering, cfg.count_max_distance, cfg.grounded_types)
             contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))

@@ -94,29 +94,42 @@ class AnswerType:
     given: re.Pattern[str] | None  # text that can answer it (None: any)
 
 
+# Who is asked as a kind of agent (哪个部门, 哪些单位): the answer names one of that kind. A 部门 may be named as
+# a government or an organ (县级以上人民政府卫生健康主管部门, 公安机关, 国务院); a 单位 as an 机构, an enterprise…
+AGENT_ASKED = re.compile(r"(?:哪个|哪些|哪一级|哪级|哪一个|什么)(部门|机关|单位|机构|组织)")
+AGENT_GIVEN = {
+    "部门": "部门|机关|人民政府|国务院|委员会|人民法院",
+    "机关": "机关|部门|人民政府|国务院|人民法院",
+    "单位": "单位|机构|部门|机关|企业|医院|中心|协会|委员会|人民政府",
+    "机构": "机构|单位|部门|机关|医院|中心|委员会",
+    "组织": "组织|协会|学会|委员会|单位|机构",
+}
+
 # Order matters: the first type whose cue matches names the answer type; `wants` lists them all.
 ANSWER_TYPES: tuple[AnswerType, ...] = (
     AnswerType("definition", re.compile(r"(什么是|是指什么|指的是什么|何谓|的定义|的含义|是什么意思)"),
                re.compile(r"是指|指的是|所称|包括")),
-    AnswerType("list", re.compile(r"(哪些|哪几|有哪|包括什么|包括哪|分别|几个方面|几项|列举|什么议题|什么条件|哪几个|什么情形|什么职责|什么措施|什么要求)"),
+    AnswerType("list", re.compile(r"(哪些|哪几|哪[二三四五六七八九十两\d]+[个种类项大方条家级部]|有哪|包括什么|包括哪|分别|几个方面|几项|列举|什么议题|什么条件|哪几个|什么情形|什么职责|什么措施|什么要求)"),
                re.compile(r"[、；;]|：|:")),  # items joined by 、 or ；, or announced by a colon
     AnswerType("duration", re.compile(r"(多长时间|多久|多少天|几天|几日|多少日|持续|为期|历时|多长|期限|几个月|多少个月|几年内|多少年|几小时|多少小时|几个工作日|多少个工作日)"),
                re.compile(r"(\d+|[一二三四五六七八九十两半几数]+)\s*(个)?\s*(天|日|小时|周|星期|个月|月|年|分钟|工作日)|为期|历时")),
     AnswerType("share", re.compile(r"(比例|比重|百分之|占比|百分比|多大比|[^效]率)"),
                re.compile(r"%|％|百分之|[一二三四五六七八九十]成|\d成")),
     AnswerType("number", re.compile(rf"(多少|几(?:{MULTI_UNITS})|几[{UNITS}]|数量|人数|规模|多大|多高|不少于|不超过|以上|以下|金额|罚款)"), None),
-    AnswerType("date", re.compile(r"(何时|什么时候|哪一年|哪年|哪天|哪一天|日期|几月|几号|起施行|生效)"),
+    AnswerType("date", re.compile(r"(何时|什么时候|什么时间|哪一年|哪年|哪天|哪一天|日期|几月|几号|起施行|生效)"),
                # a calendar date, or (in regulations) a deadline relative to an event: 届满6个月前, 之日起30日内
                re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日|"
                           r"\d+\s*个?\s*(?:工作日|日|天|月|年|小时)\s*(?:内|前|后|以内|以前)|之日起|届满")),
     AnswerType("who", re.compile(r"(谁|哪位|哪个单位|哪家|哪些单位|哪个部门|哪些部门|由谁|主办|承办|牵头|主持|负责)"), None),
-    AnswerType("place", re.compile(r"(哪里|在哪(?![些个种类])|何地|地点|哪个(?:城市|省|市|县|地方))"),
-               re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)")),
+    AnswerType("place", re.compile(r"(哪里|在哪(?![些个种类])|何地|地点|什么(?:位置|地方|地点)|哪个(?:城市|省|市|县|地方|位置))"),
+               re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)|设[在于]|设置在|位于")),
 )
 _ASKED_UNIT = re.compile(rf"(?:几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
 # The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
 _FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
 _CLAUSE = re.compile(r"[，,。？?；;！!]")
+# A period asked as the deadline of what follows it: 在多少日内提起诉讼, 几个工作日前报告.
+_DEADLINE = re.compile(rf"(?:多少|几)个?(?:{MULTI_UNITS}|[年月日天周])(?:以?内|之内|前|以前)")
 # A manager's checklist question: what must be done (有哪些要求, 应当做什么, 有什么义务). Answered with the
 # requirement statements the checklist extracts (ingest/requirements.py) from the retrieved provisions.
 REQUIREMENTS_ASKED = re.compile(
@@ -234,11 +247,13 @@ class Question:
     several: bool = False  # asks for more than one provision (分别, 比较, 北京和上海…, two questions in one)
     anchors: frozenset[tuple[str, int]] = frozenset()  # (chunk id, unit start) that answered the earlier question
     asks_requirements: bool = False  # 有哪些要求 / 应当做什么: answered with the provisions' requirement statements
+    agent: str | None = None  # the kind of agent a who-question asks for (哪个部门 → 部门), see AGENT_GIVEN
 
     @property
     def counts_things(self) -> bool:
-        """A count of things is asked (几家医院, 多少名专家): the passage that answers must name them."""
-        return self.unit in THING_UNITS and not self.unit_implied
+        """A count of things is asked (几家医院, 多少名专家): the passage that answers must name them. A list
+        (哪几种力) asks for the things themselves, in whatever words the passage names them."""
+        return self.unit in THING_UNITS and not self.unit_implied and self.answer_type != "list"
 
     def given_pattern(self, name: str) -> re.Pattern[str] | None:
         """The text shape that answers answer type `name` (a number needs the asked unit)."""
@@ -247,6 +262,8 @@ class Question:
                 unit = UNIT_ALIASES.get(self.unit, re.escape(self.unit))
                 return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*(个)?\s*(?:{unit})")
             return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]|[{_CN_DIGITS}]+[{UNITS}]")
+        if name == "who":
+            return re.compile(AGENT_GIVEN[self.agent]) if self.agent else None
         for t in ANSWER_TYPES:
             if t.name == name:
                 return t.given
@@ -301,11 +318,14 @@ class QuestionAnalyzer:
         answer_type = next((t.name for t in ANSWER_TYPES if t.name in wants), "fact")
         unit_match = _ASKED_UNIT.search(standalone)
         unit = (unit_match.group(2) or None) if unit_match else None
+        if unit_match and not unit and unit_match.group(1) and answer_type != "list":
+            unit = unit_match.group(1)  # 多少个中心 counts in 个 (哪几个方面 asks for the aspects, not a count)
         implied = unit is None and ("number" in wants or bool(unit_match)) and "share" not in wants  # 缴费比例: a share
         if implied:
             unit = next((u for pattern, u in IMPLIED_UNITS if pattern.search(standalone)), None)
         counted = self.counted_noun(standalone) if unit_match and not unit else None
         terms = self.key_terms(standalone)
+        agent = AGENT_ASKED.search(standalone)
         figure = bool(unit) or bool(wants & FIGURE_TYPES)
         measured = self.measured_term(standalone, terms) if figure else None
         if rewritten:  # the follow-up's own words are what is asked now; the borrowed ones frame it
@@ -327,6 +347,7 @@ class QuestionAnalyzer:
             qualifiers=self.qualifiers(standalone, measured, terms) if measured else (),
             unit_implied=implied and unit is not None,
             asks_requirements=bool(REQUIREMENTS_ASKED.search(standalone)),
+            agent=agent.group(1) if agent else None,
             several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
         )
 
@@ -397,6 +418,8 @@ class QuestionAnalyzer:
             )
             if ask is None:
                 continue
+            if _DEADLINE.search(clause):
+                return None  # 在多少日内向人民法院提起诉讼: the period of an action, not a quantity of a noun
             is_noun = lambda w, f: w in by_text and (f.startswith("n") or f == "vn") and len(w) >= 2  # noqa: E731
             after = [i for i in range(ask + 1, len(tagged)) if is_noun(*tagged[i])]
             if after:  # the head of the noun run: 多少张医院床位 measures 床位
@@ -438,6 +461,8 @@ class QuestionAnalyzer:
             if word in by_text and by_text[word].df > 0 and len(word) >= 2:
                 found.append(by_text[word])
             i -= 1
+        if i >= 0 and tagged[i][1] == "p" and found and found[-1].text == tagged[i + 1][0]:
+            found.pop()  # 向社会公告的时间: 社会 is the preposition's object, not whose 公告
         return tuple(found)
 
     @staticmethod

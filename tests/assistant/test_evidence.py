@@ -105,6 +105,42 @@ def test_a_figure_question_needs_a_figure_of_the_asked_kind(shipped_assistant: A
     assert _gives(shipped_assistant, "从业人员包括哪几类？", "从业人员包括急救医师、调度人员。")
 
 
+def _gives_typed(assistant: Assistant, question: str, unit: str) -> bool:
+    return gives_asked_figure(assistant.analyze(question), unit, assistant.settings.answer.count_max_distance, typed=True)
+
+
+def test_a_when_where_or_which_agent_question_needs_that_in_the_unit(shipped_assistant: Assistant):
+    who = "医院自行研制的体外诊断试剂，需要报经哪个部门批准？"
+    assert not _gives_typed(shipped_assistant, who, "符合条件的医疗机构根据本单位的临床需要，可以自行研制。")
+    assert _gives_typed(shipped_assistant, who, "应当报国务院药品监督管理部门批准。")
+    assert _gives_typed(shipped_assistant, who, "由县级以上人民政府审批。")  # a 部门 may be named as the government
+    when = "郑州市人民政府每年在什么时间向人大常委会报告建设情况？"
+    assert not _gives_typed(shipped_assistant, when, "市人民政府应当向本级人民代表大会常务委员会报告建设情况。")
+    assert _gives_typed(shipped_assistant, when, "市人民政府应当于每年3月31日前报告建设情况。")
+    where = "安全监控中心应当设在医院的什么位置？"
+    assert not _gives_typed(shipped_assistant, where, "医院应当设置安全监控中心，实行视频监控全覆盖。")
+    assert _gives_typed(shipped_assistant, where, "安全监控中心应当设在医院的保卫部门。")
+    # without `typed` only figures are checked (the setting answer.grounded_types switches the rest)
+    assert _gives(shipped_assistant, when, "市人民政府应当向本级人民代表大会常务委员会报告建设情况。")
+
+
+@pytest.mark.parametrize(
+    ("question", "answered", "fact"),
+    [
+        ("国家基本药物目录是由哪个部门负责遴选、制定和发布的？", False, None),  # 第九十三条 names no department
+        ("从事医疗废物集中处置活动的单位，要向哪个部门申请领取经营许可证？", True, "环境保护行政主管部门"),
+    ],
+    ids=["not-named", "named"],
+)
+def test_which_department_is_answered_only_where_a_provision_names_one(
+    shipped_assistant: Assistant, question: str, answered: bool, fact: str | None
+):
+    answer = shipped_assistant.ask(question)
+    assert answer.refused is not answered
+    if fact:
+        assert fact in answer.answer
+
+
 def test_a_figure_stated_for_a_sibling_subject_does_not_ground(shipped_assistant: Assistant):
     question = "药品经营许可证的有效期是几年？"
     assert not _names(shipped_assistant, question, "医疗器械监督管理条例 > 第四十二条\n医疗器械经营许可证有效期为5年。")
@@ -145,6 +181,7 @@ def test_a_licence_s_validity_is_the_one_its_own_provision_states(shipped_assist
         ("药品经营许可证的有效期是几年？", {"药品", "许可证"}),  # through one 的 to the owner
         ("医疗器械经营许可证的有效期是几年？", {"医疗器械", "许可证"}),
         ("个人缴费比例是百分之几？", set()),  # the verb 缴费 ends the run
+        ("规划草案向社会公告的时间不得少于多少日？", set()),  # 社会 is the object of 向, not whose 公告
         ("医疗废物集中处置单位应当符合哪些条件？", set()),  # not a figure question
     ],
 )

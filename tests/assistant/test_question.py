@@ -38,6 +38,11 @@ def test_normalize_question_folds_full_width_and_spaces():
         ("县域就诊率要达到多大比例？", "share", None),
         ("交流会是在哪个城市召开的？", "place", None),
         ("研修班由谁主办？", "who", None),
+        ("“急诊急救五大中心”具体是哪五大中心？", "list", None),  # 哪 + a numeral asks for the items
+        ("郑州市人民政府每年在什么时间报告建设情况？", "date", None),  # 时间 alone is a frame word
+        ("安全监控中心应当设在医院的什么位置？", "place", None),
+        ("累计建成了多少个肿瘤防治中心？", "number", "个"),  # a count in 个
+        ("课程覆盖了哪几个方面？", "list", None),  # ...but 哪几个方面 asks for the aspects
     ],
 )
 def test_answer_type_and_unit(analyzer: QuestionAnalyzer, question: str, answer_type: str, unit: str | None):
@@ -179,3 +184,22 @@ def test_a_share_is_not_asked_in_yuan(analyzer: QuestionAnalyzer):
 )
 def test_a_count_of_things_is_told_from_amounts_and_periods(analyzer: QuestionAnalyzer, question: str, things: bool):
     assert analyzer.analyze(question).counts_things is things
+
+
+@pytest.mark.parametrize(
+    ("question", "agent"),
+    [
+        ("国家基本药物目录是由哪个部门负责遴选的？", "部门"),
+        ("医疗废物集中处置单位要向哪个部门申请领取经营许可证？", "部门"),
+        ("哪些单位应当配备急救器械？", "单位"),
+        ("研修班由谁主办？", None),  # a person or any agent: no kind to look for
+    ],
+)
+def test_a_who_question_names_the_kind_of_agent_it_asks_for(analyzer: QuestionAnalyzer, question: str, agent: str | None):
+    assert analyzer.analyze(question).agent == agent
+
+
+def test_a_deadline_for_an_action_measures_no_noun(analyzer: QuestionAnalyzer):
+    # 在多少日内向人民法院提起诉讼: the period is the deadline of the lawsuit, 人民法院 is not what is measured
+    assert analyzer.analyze("用人单位对仲裁裁决不服的，应当在多少日内向人民法院提起诉讼？").measured is None
+    assert analyzer.analyze("医疗废物的登记资料至少要保存多少年？").measured is not None

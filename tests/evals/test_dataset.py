@@ -17,12 +17,15 @@ DEV = REPO / "evals" / "questions" / "dev.jsonl"
 TEST = REPO / "evals" / "questions" / "test.jsonl"
 NEWS_DEV = REPO / "evals" / "questions" / "news-dev.jsonl"
 NEWS_TEST = REPO / "evals" / "questions" / "news-test.jsonl"
+DEV_REFUSAL = REPO / "evals" / "questions" / "dev-refusal.jsonl"
 TYPES = {"list", "numeric", "paraphrase", "multi_doc", "followup", "unanswerable", "news"}
 # The least share of each type in either set (what the sets must be able to tell apart).
 SHARES = {"list": 0.25, "numeric": 0.15, "paraphrase": 0.15, "multi_doc": 0.10, "followup": 0.10, "unanswerable": 0.12}
 
 
-@pytest.mark.parametrize("path", [DEV, TEST, NEWS_DEV, NEWS_TEST], ids=["dev", "test", "news-dev", "news-test"])
+@pytest.mark.parametrize(
+    "path", [DEV, TEST, NEWS_DEV, NEWS_TEST, DEV_REFUSAL], ids=["dev", "test", "news-dev", "news-test", "dev-refusal"]
+)
 def test_shipped_sets_pass_check(path: Path, capsys: pytest.CaptureFixture[str]):
     assert run_check(path, CORPUS) == 0, capsys.readouterr().err
 
@@ -66,8 +69,21 @@ def test_test_questions_use_provisions_no_dev_question_uses():
         return out
 
     parsed: dict[str, list] = {}
-    shared = units(load_questions(DEV).items) & units(load_questions(TEST).items)
-    assert not shared, shared
+    held_out = units(load_questions(TEST).items)
+    for tuning in (DEV, DEV_REFUSAL):
+        shared = units(load_questions(tuning).items) & held_out
+        assert not shared, (tuning.name, shared)
+
+
+def test_the_refusal_tuning_set_is_near_misses_with_answerable_twins():
+    """dev-refusal.jsonl calibrates the refusal gate: mostly on-topic unanswerable questions, with answerable
+    twins of the same shapes so that a stricter gate shows what it costs; none is a test question."""
+    items = load_questions(DEV_REFUSAL).items
+    counts = Counter(q["type"] for q in items)
+    assert counts["unanswerable"] >= 30 and len(items) - counts["unanswerable"] >= 15, counts
+    questions = {q["question"] for q in items}
+    for other in (TEST, NEWS_TEST, DEV):
+        assert not questions & {q["question"] for q in load_questions(other).items}, other.name
 
 
 def _write(tmp_path: Path, items: list[dict]) -> Path:
