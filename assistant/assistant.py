@@ -83,7 +83,8 @@ class Evidence:
     coverage: float  # IDF-weighted share of the question's terms in the passages and their headers
     units: list[Any]  # the passages' answer units, best first (ExtractiveGenerator.score)
     unknown_measure: bool = False  # a figure is asked of a quantity no document names (起步价, 报名费)
-    # a figure question: the unit that would answer gives a figure of the asked kind (evidence.gives_asked_figure)
+    # a figure question: the unit that would answer gives a figure of the asked kind (evidence.gives_asked_figure);
+    # with answer.grounded_types also a when/where/which-agent question its date, place or agent
     figure_given: bool = True
     # ...and the quoted units' 款 and headers name whose figure it is (evidence.names_asked_subject)
     subject_named: bool = True
