@@ -120,7 +120,7 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
                # a calendar date, or (in regulations) a deadline relative to an event: 届满6个月前, 之日起30日内
                re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日|"
                           r"\d+\s*个?\s*(?:工作日|日|天|月|年|小时)\s*(?:内|前|后|以内|以前)|之日起|届满")),
-    AnswerType("who", re.compile(r"(谁|哪位|哪个单位|哪家|哪些单位|哪个部门|哪些部门|由谁|主办|承办|牵头|主持|负责)"), None),
+    AnswerType("who", re.compile(rf"(谁|哪位|哪家|由谁|主办|承办|牵头|主持|负责)|{AGENT_ASKED.pattern}"), None),
     AnswerType("place", re.compile(r"(哪里|在哪(?![些个种类])|何地|地点|什么(?:位置|地方|地点)|哪个(?:城市|省|市|县|地方|位置))"),
                re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)|设[在于]|设置在|位于")),
 )

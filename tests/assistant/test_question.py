@@ -192,11 +192,14 @@ def test_a_count_of_things_is_told_from_amounts_and_periods(analyzer: QuestionAn
         ("国家基本药物目录是由哪个部门负责遴选的？", "部门"),
         ("医疗废物集中处置单位要向哪个部门申请领取经营许可证？", "部门"),
         ("哪些单位应当配备急救器械？", "单位"),
+        ("体外诊断试剂由什么部门批准？", "部门"),
         ("研修班由谁主办？", None),  # a person or any agent: no kind to look for
     ],
 )
 def test_a_who_question_names_the_kind_of_agent_it_asks_for(analyzer: QuestionAnalyzer, question: str, agent: str | None):
-    assert analyzer.analyze(question).agent == agent
+    q = analyzer.analyze(question)
+    assert q.agent == agent
+    assert "who" in q.wants  # asking for a kind of agent is asking who
 
 
 def test_a_deadline_for_an_action_measures_no_noun(analyzer: QuestionAnalyzer):
