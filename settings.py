@@ -227,6 +227,15 @@ class AnswerSettings(BaseModel):
         "位置, 哪个部门) when the unit the answer would quote has no date, place or agent of the asked kind "
         "(「应当向本级人民代表大会常务委员会报告」 says to whom, not when). Outside the paraphrase band only.",
     )
+    situation_min_ratio: float = Field(
+        0.85, ge=0, le=1, description="With grounded_types: a figure question is refused (outside the paraphrase "
+        "band) when the unit giving the asked figure scores, on the question's words, structure and rank alone, "
+        "below this share of a unit in another provision that gives no such figure (evidence.figure_elsewhere; "
+        "within one provision, when that unit names the measured noun and the figure's unit does not). Laws state "
+        "a figure for one situation and defer it for the next (「依照有关法律、行政法规的规定给予处罚」, "
+        "「可以设副主任若干人」, 「定期…检测」): the figure then belongs to another offence or record. 0 turns the "
+        "cross-provision check off.",
+    )
     qualifier_min_match: float = Field(
         0.7, ge=0, le=1, description="How well a qualifier must match in a quoted unit's 款 and header (1 exact, 0.7 "
         "a Cilin synonym, below that a share of its character bigrams) for grounded_figures.",

@@ -14,7 +14,13 @@ import numpy as np
 
 from assistant.answer import Answer, Citation, Retrieved
 from assistant.citations import check
-from assistant.evidence import coverage, gives_asked_figure, names_asked_subject, without_unknown_words
+from assistant.evidence import (
+    coverage,
+    figure_elsewhere,
+    gives_asked_figure,
+    names_asked_subject,
+    without_unknown_words,
+)
 from assistant.generators import (
     ExtractiveGenerator,
     Generator,
@@ -319,6 +325,10 @@ class Assistant:
             contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
+            if cfg.grounded_types and figure and figure_elsewhere(
+                q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match
+            ):
+                figure = False  # the unit about the asked situation gives no figure; another's is not it
         # a paraphrase is mostly words no document uses: the check is for a question in the documents' words
         in_words = share >= cfg.paraphrase_coverage_below
         gain = self._unknown_word_gain(q, units[0].passage.chunk, query_vector) if units and in_words else 0.0

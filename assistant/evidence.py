@@ -13,6 +13,7 @@ package), strict-synonym groups only.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from assistant.question import Question, Term, arabic_numerals
 from ingest.lexical import normalize
@@ -119,6 +120,41 @@ def gives_asked_figure(question: Question, answering: str, near_chars: int, type
         return True
     folded = arabic_numerals(answering)
     return any(gives_figure(question, folded, n, near_chars, answering) for n in asked)
+
+
+def figure_elsewhere(question: Question, units: list[Any], near_chars: int, min_ratio: float, noun_min: float) -> bool:
+    """Whether the asked figure comes only from a unit that is not about the asked situation, while the
+    unit that is gives no such figure.
+
+    Laws state a figure for one situation and defer it for the next: 「生产、经营…国家明令禁止使用的…设备
+    …的，依照有关法律、行政法规的规定给予处罚」 beside an article with 五万元以上三十万元以下的罚款,
+    「可以设副主任若干人」, 「定期…检测、评价」, 「院前急救医疗病历按照…相关规定管理保存」 beside
+    「…录音、派车记录资料应当至少保存两年」. There the unit about the asked situation is the answer, and it
+    gives no figure: another offence's fine or another record's period is not it. So the question is
+    refused when the best unit by its `situation` score (the words, structure and rank alone) gives no
+    figure of the asked kind and the unit that would answer (`units[0]`, best first) either lies in
+    another provision and scores below `min_ratio` of it there, or does not name the measured noun
+    (to `noun_min`, as a qualifier) that the better unit names.
+
+    A provision is a passage's section path (its 条 or 公文 item). Text without one (a news report) has
+    no provisions to tell apart, and a report's paragraphs often split a fact from its figure (「纳入
+    “千县工程”的44家医院领导」 and 「首批44家县级医院纳入…」), so it is never judged here."""
+    if not typed_question(question) or not units:
+        return False
+    best = units[0]
+    top = max(units, key=lambda c: c.situation)
+    if top is best or top.situation <= 0 or gives_asked_figure(question, top.text, near_chars, typed=True):
+        return False
+    here, there = top.passage.chunk, best.passage.chunk
+    if not here.section_path or not there.section_path:
+        return False
+    measured = question.measured
+    if measured is not None:
+        named = lambda text: soft_hits([measured], text).get(measured.text, 0.0) >= noun_min  # noqa: E731
+        if named(top.text) and not named(best.text):
+            return True  # the figure's unit measures another thing (录音 and 派车记录, not 病历)
+    other_provision = (here.doc_id, here.section_path) != (there.doc_id, there.section_path)
+    return other_provision and best.situation < min_ratio * top.situation
 
 
 def names_asked_subject(question: Question, contexts: list[str], qualifier_min: float) -> bool:

@@ -58,6 +58,10 @@ class _Candidate:
     score: float = 0.0
     hits: frozenset[str] = frozenset()
     lexical: float = 0.0  # IDF-weighted share of the question's terms in the unit itself
+    # the score from the question's words, the structure and the rank alone, before the asked figure's shape
+    # and subject adjust it: how well the unit matches the situation asked about (the refusal gate's
+    # answer.situation_min_ratio)
+    situation: float = 0.0
     off_subject: bool = False  # it gives the asked kind of count, but of something else (never a further unit)
     subject_absent: bool = False  # a count is asked and the unit's passage (with header) does not name its subject
 
@@ -149,6 +153,7 @@ class ExtractiveGenerator:
                 c.score += cfg.followup_anchor_bonus  # a follow-up asks about what was just answered
             if _opens_with_term(c.text, question.terms):
                 c.score += cfg.subject_lead_bonus  # the provision is about it (甲类传染病是指…), not a mention
+            c.situation = c.score
             folded = arabic_numerals(c.text)
             if counts_elsewhere[c.passage.n]:
                 c.score *= cfg.missing_subject_factor  # a count, but not of the asked thing (44家… for 胸痛中心)

@@ -52,9 +52,11 @@ _SPECIFIC_FLAGS = ("nr", "ns", "nt", "nz", "eng")
 _NUMBER = re.compile(r"\d")
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffa-z0-9.%]+")
 
-# The same unit in other words: a question's 多少天 is answered by 六十日.
+# The same unit in other words: a question's 多少天 is answered by 六十日, 几名委员 by 委员三至九人 (people
+# are counted in 名, 人 and 位 alike).
+_PEOPLE = "名|人|位"
 UNIT_ALIASES = {"天": "天|日", "日": "日|天", "个月": "个?月", "月": "个?月", "小时": "小时|时", "周": "周|星期",
-                "元": "元", "平方米": "平方米|平米|亩", "摄氏度": "摄氏度|℃|度"}
+                "元": "元", "平方米": "平方米|平米|亩", "摄氏度": "摄氏度|℃|度", "名": _PEOPLE, "人": _PEOPLE, "位": _PEOPLE}
 
 # A figure asked without its unit whose kind names the unit: a fee or a fine is given in 元, an area
 # in 平方米, a temperature in 摄氏度 (「报名费是多少」 is not answered by 为期两天).
@@ -420,7 +422,8 @@ class QuestionAnalyzer:
                 continue
             if _DEADLINE.search(clause):
                 return None  # 在多少日内向人民法院提起诉讼: the period of an action, not a quantity of a noun
-            is_noun = lambda w, f: w in by_text and (f.startswith("n") or f == "vn") and len(w) >= 2  # noqa: E731
+            # jieba tags some titles as distinguishing words (主任, 副主任: b)
+            is_noun = lambda w, f: w in by_text and (f.startswith("n") or f in {"vn", "b"}) and len(w) >= 2  # noqa: E731
             after = [i for i in range(ask + 1, len(tagged)) if is_noun(*tagged[i])]
             if after:  # the head of the noun run: 多少张医院床位 measures 床位
                 end = after[0]

@@ -12,6 +12,7 @@ from assistant.evidence import (
     SYNONYM_CREDIT,
     coverage,
     figure_distance,
+    figure_elsewhere,
     gives_asked_figure,
     names_asked_subject,
     without_unknown_words,
@@ -241,3 +242,43 @@ def test_a_count_of_things_the_passage_does_not_name_is_refused(shipped_assistan
     assert shipped_assistant.ask(question).refused
     answer = shipped_assistant.ask("广西有几家县医院进了千县工程？")
     assert not answer.refused and "44家" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "answered", "fact"),
+    [
+        # 第七十六条 is about this offence and defers its penalty to other laws; 第七十五条's fine is another's
+        ("生产、经营国家明令禁止使用的可能产生职业病危害的设备或者材料的，要处多少罚款？", False, None),
+        ("隐瞒技术、工艺、设备、材料所产生的职业病危害而采用的，要处多少罚款？", True, "五万元以上三十万元以下"),
+        # 「定期…检测、评价」 gives no period; a figure of another article is not it
+        ("用人单位应当多长时间对工作场所的职业病危害因素进行一次检测、评价？", False, None),
+        # within one article: 病历 are kept 「按照…相关规定」, the 两年 is for 录音 and 派车记录
+        ("在上海，院前急救机构的院前急救医疗病历至少要保存多少年？", False, None),
+        ("在上海，院前急救机构的急救呼叫电话录音至少要保存多少年？", True, "两年"),
+    ],
+    ids=["deferred-fine", "own-fine", "periodically", "deferred-record", "own-record"],
+)
+def test_the_unit_about_the_asked_situation_must_give_the_figure(
+    shipped_assistant: Assistant, question: str, answered: bool, fact: str | None
+):
+    answer = shipped_assistant.ask(question)
+    assert answer.refused is not answered, answer.answer
+    if fact:
+        assert fact in answer.answer
+
+
+def test_the_cross_provision_check_can_be_turned_off(shipped_assistant: Assistant):
+    question = "生产、经营国家明令禁止使用的可能产生职业病危害的设备或者材料的，要处多少罚款？"
+    evidence = _evidence(shipped_assistant, question)
+    q, cfg = shipped_assistant.analyze(question), shipped_assistant.settings.answer
+    near, noun = cfg.count_max_distance, cfg.qualifier_min_match
+    assert figure_elsewhere(q, evidence.units, near, cfg.situation_min_ratio, noun)
+    assert not figure_elsewhere(q, evidence.units, near, 0.0, noun)
+    assert not evidence.figure_given
+
+
+def test_people_counted_in_another_measure_word_are_answered(shipped_assistant: Assistant):
+    # 「由委员三至九人组成，设主任一人」 answers 几名委员 and 几名主任
+    for question, fact in (("宁波的医疗纠纷人民调解委员会由几名委员组成？", "三至九人"), ("宁波的医疗纠纷人民调解委员会设几名主任？", "主任一人")):
+        answer = shipped_assistant.ask(question)
+        assert not answer.refused and fact in answer.answer, question

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.question import QuestionAnalyzer, normalize_question
+from assistant.question import QuestionAnalyzer, arabic_numerals, normalize_question
 from ingest.lexical import ChineseTokenizer, LexicalIndex
 from settings import LexicalSettings, QuestionSettings
 
@@ -156,6 +156,7 @@ def test_followups_in_the_question_sets_are_rewritten(analyzer: QuestionAnalyzer
         ("按郑州市的条例，每千人口应当配置多少张医院床位？", "床位"),  # the head of the noun run after it
         ("44家千县工程医院中有多少家建成了胸痛中心？", "胸痛中心"),
         ("精神障碍患者的病历资料至少要保存多少年？", "病历资料"),
+        ("医疗纠纷人民调解委员会设几名主任？", "主任"),  # jieba tags 主任 a distinguishing word (b)
         ("医疗废物集中处置单位应当符合哪些条件？", None),  # not a figure question
     ],
 )
@@ -206,3 +207,12 @@ def test_a_deadline_for_an_action_measures_no_noun(analyzer: QuestionAnalyzer):
     # 在多少日内向人民法院提起诉讼: the period is the deadline of the lawsuit, 人民法院 is not what is measured
     assert analyzer.analyze("用人单位对仲裁裁决不服的，应当在多少日内向人民法院提起诉讼？").measured is None
     assert analyzer.analyze("医疗废物的登记资料至少要保存多少年？").measured is not None
+
+
+@pytest.mark.parametrize("question", ["调解委员会由几名委员组成？", "调解委员会由多少人组成？", "调解委员会有几位委员？"])
+def test_people_are_counted_in_any_of_their_measure_words(analyzer: QuestionAnalyzer, question: str):
+    shape = analyzer.analyze(question).given_pattern("number")
+    assert shape is not None
+    for given in ("由委员三至九人组成", "委员5名", "设委员七位"):
+        assert shape.search(arabic_numerals(given)), given
+    assert not shape.search(arabic_numerals("为期两天"))
