@@ -84,13 +84,29 @@ def gives_figure(question: Question, folded: str, name: str, near_chars: int, ra
     numerals as digits; bare figures are read from `raw`, where 第一百零四条 and 一名 are words, and have no
     measure word after them (每2天 is not a count in 年)."""
     shape = question.given_pattern(name)
-    if shape is None or shape.search(folded):
+    if shape is None:
+        return True
+    if name in ("duration", "number") and question.action:  # 多少日内: a period in days is both
+        return _period_of_action(question.action, shape, folded)
+    if shape.search(folded):
         return True
     share = question.given_pattern("share")
     if name == "number" and question.unit_implied and share is not None and share.search(folded):
         return True
     distance = figure_distance(raw, _BARE_FIGURE, question.measured) if name == "number" else None
     return distance is not None and distance <= near_chars
+
+
+def _period_of_action(action: tuple[Term, ...], shape: re.Pattern[str], folded: str) -> bool:
+    """Whether a period of `shape` in `folded` is the deadline of the asked action: the action's head (its
+    last term: 结论 of 作出复验结论, 决定 of 作出是否准予注册的决定) is in the rest of the sentence after it.
+    「七日内…申请复验」 is no deadline for 作出复验结论; 「20个工作日内作出决定」 is one for 作出是否准予注册的决定."""
+    head = action[-1]
+    for m in shape.finditer(folded):
+        rest = normalize(_SENTENCE.match(folded, m.end()).group())
+        if head.text in rest or any(alt in rest for alt in head.synonyms):
+            return True
+    return False
 
 
 def figure_question(question: Question) -> list[str]:

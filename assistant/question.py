@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import cn2an
 
-from ingest.lexical import STOPWORDS, ChineseTokenizer, LexicalIndex
+from ingest.lexical import STOPWORDS, ChineseTokenizer, LexicalIndex, normalize
 from settings import QuestionSettings
 
 # ----------------------------------------------------------------------------------------- lexicon
@@ -250,6 +250,8 @@ class Question:
     anchors: frozenset[tuple[str, int]] = frozenset()  # (chunk id, unit start) that answered the earlier question
     asks_requirements: bool = False  # 有哪些要求 / 应当做什么: answered with the provisions' requirement statements
     agent: str | None = None  # the kind of agent a who-question asks for (哪个部门 → 部门), see AGENT_GIVEN
+    # a deadline's action: the terms after 多少日内 in its clause, in order (在多少日内作出复验结论 → 作出, 复验, 结论)
+    action: tuple[Term, ...] = ()
 
     @property
     def counts_things(self) -> bool:
@@ -350,6 +352,7 @@ class QuestionAnalyzer:
             unit_implied=implied and unit is not None,
             asks_requirements=bool(REQUIREMENTS_ASKED.search(standalone)),
             agent=agent.group(1) if agent else None,
+            action=self.deadline_action(standalone, terms),
             several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
         )
 
@@ -440,6 +443,17 @@ class QuestionAnalyzer:
             df = t.df or max((index.document_frequency(alt) for alt in t.synonyms), default=0)
             return Term(t.text, t.weight, t.synonyms, df)
         return None
+
+    @staticmethod
+    def deadline_action(question: str, terms: list[Term]) -> tuple[Term, ...]:
+        """The terms of what must be done by a deadline asked for (在多少日内作出复验结论 → 作出, 复验, 结论):
+        the rest of the clause after 多少日内. A period the documents give for another action of the same
+        procedure (自收到之日起七日内申请复验) does not answer it."""
+        match = _DEADLINE.search(question)
+        if not match:
+            return ()
+        rest = normalize(_CLAUSE.split(question[match.end():], maxsplit=1)[0])
+        return tuple(sorted((t for t in terms if t.text in rest), key=lambda t: rest.find(t.text)))
 
     def qualifiers(self, question: str, measured: Term, terms: list[Term]) -> tuple[Term, ...]:
         """The nouns right before the measured noun, through one 的 (药品经营许可证的有效期 → 药品, 经营,

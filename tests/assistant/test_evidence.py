@@ -282,3 +282,12 @@ def test_people_counted_in_another_measure_word_are_answered(shipped_assistant: 
     for question, fact in (("宁波的医疗纠纷人民调解委员会由几名委员组成？", "三至九人"), ("宁波的医疗纠纷人民调解委员会设几名主任？", "主任一人")):
         answer = shipped_assistant.ask(question)
         assert not answer.refused and fact in answer.answer, question
+
+
+def test_a_deadline_is_the_period_of_the_asked_action(shipped_assistant: Assistant):
+    question = "受理复验的药品检验机构应当在多少日内作出复验结论？"
+    assert not _gives(shipped_assistant, question, "当事人可以自收到药品检验结果之日起七日内申请复验。")
+    assert _gives(shipped_assistant, question, "药品检验机构应当自受理复验之日起十日内作出复验结论。")
+    # the head of the action (决定) is enough: the law need not repeat 是否准予注册
+    question = "药品监督管理部门应当在多少个工作日内作出是否准予注册的决定？"
+    assert _gives(shipped_assistant, question, "应当自收到审评意见之日起20个工作日内作出决定。")

@@ -216,3 +216,10 @@ def test_people_are_counted_in_any_of_their_measure_words(analyzer: QuestionAnal
     for given in ("由委员三至九人组成", "委员5名", "设委员七位"):
         assert shape.search(arabic_numerals(given)), given
     assert not shape.search(arabic_numerals("为期两天"))
+
+
+def test_a_deadline_names_the_action_it_is_for(analyzer: QuestionAnalyzer):
+    # in question order, so the last term is the head of what must be done by then
+    assert analyzer.analyze("县级市应当在几年内建成集中处置设施？").action[-1].text == "设施"
+    assert analyzer.analyze("药品检验机构应当在多少日内作出复验结论？").action[-1].text == "结论"
+    assert analyzer.analyze("有效期是几年？").action == ()  # a period, not a deadline
