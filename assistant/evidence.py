@@ -82,7 +82,8 @@ def gives_figure(question: Question, folded: str, name: str, near_chars: int, ra
     answered by 百分之二; 为期两天 or 每2天 never answers 报名费是多少), or a bare figure within
     `near_chars` of the measured noun (专业课程多达3000+ drops the 门 of 多少门). `folded` is `raw` with
     numerals as digits; bare figures are read from `raw`, where 第一百零四条 and 一名 are words, and have no
-    measure word after them (每2天 is not a count in 年)."""
+    measure word after them (每2天 is not a count in 年). A deadline (在多少日内作出复验结论) is a period
+    followed in its sentence by the head of the asked action (`Question.action`)."""
     shape = question.given_pattern(name)
     if shape is None:
         return True
