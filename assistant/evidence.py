@@ -118,11 +118,11 @@ def figure_question(question: Question) -> list[str]:
 
 
 def typed_question(question: Question) -> list[str]:
-    """The answer types with a text shape that a question asks for: its figures, and a date (什么时候),
+    """The answer types with a text shape that a question asks for: its figures, and a time (几点开幕), a date (什么时候),
     a place (设在哪里) or a kind of agent (哪个部门); none for a list."""
     if question.answer_type == "list":
         return []
-    typed = [n for n in ("date", "place", "who") if n in question.wants and question.given_pattern(n) is not None]
+    typed = [n for n in ("time", "date", "place", "who") if n in question.wants and question.given_pattern(n) is not None]
     return figure_question(question) + typed
 
 

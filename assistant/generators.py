@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from assistant.evidence import INJECTION, figure_distance, gives_figure, soft_hits, term_hits
-from assistant.question import Question, Term, arabic_numerals
+from assistant.question import FIGURE_TYPES, Question, Term, arabic_numerals
 from ingest.documents import Chunk
 from ingest.lexical import ChineseTokenizer, normalize
 from ingest.requirements import extract as extract_requirements
@@ -164,12 +164,12 @@ class ExtractiveGenerator:
                 shape = question.given_pattern("list")
                 if shape is not None and not shape.search(c.text):
                     c.score *= cfg.missing_shape_factor  # 具体是哪几家 is not answered by 其中9家…
-            for name in ("number", "duration", "share", "date", "place"):
+            for name in ("number", "duration", "share", "time", "date", "place"):
                 if name in question.wants:
                     shape = question.given_pattern(name)
                     if not gives_figure(question, folded, name, cfg.count_max_distance, c.text):
                         c.score *= cfg.missing_shape_factor
-                    elif shape is not None and name != "place" and name != "date":
+                    elif shape is not None and name in FIGURE_TYPES:
                         distance = figure_distance(folded, shape, counted_term)
                         c.score += cfg.figure_proximity_bonus * max(0.0, 1.0 - (99 if distance is None else distance) / 30)
                         explicit_count = name == "number" and question.unit and not question.unit_implied

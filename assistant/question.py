@@ -118,6 +118,10 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     AnswerType("share", re.compile(r"(比例|比重|百分之|占比|百分比|多大比|[^效]率)"),
                re.compile(r"%|％|百分之|[一二三四五六七八九十]成|\d成")),
     AnswerType("number", re.compile(rf"(多少|几(?:{MULTI_UNITS})|几[{UNITS}]|数量|人数|规模|多大|多高|不少于|不超过|以上|以下|金额|罚款)"), None),
+    # a time of day: 几点开幕 is answered by 上午9:00 or 9点30分, never by 三点建议 (a count in 点)
+    AnswerType("time", re.compile(r"(几点钟|几点(?=[开召发举结出到起截])|什么时刻|几时几分)"),
+               re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|(?:[上下]午|晚上|早上|凌晨|中午)\s*\d{1,2}\s*[点时]|"
+                          r"\d{1,2}\s*[点时]\s*(?:\d{1,2}\s*分|半|整)")),
     AnswerType("date", re.compile(r"(何时|什么时候|什么时间|哪一年|哪年|哪天|哪一天|日期|几月|几号|起施行|生效)"),
                # a calendar date, or (in regulations) a deadline relative to an event: 届满6个月前, 之日起30日内
                re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日|"
@@ -235,7 +239,7 @@ class Question:
     normalized: str
     standalone: str  # what is retrieved and answered: the rewrite of a follow-up, else `normalized`
     rewritten: str | None  # the rewrite, when the question leaned on the conversation
-    answer_type: str  # definition | list | duration | share | number | date | who | place | fact
+    answer_type: str  # definition | list | duration | share | number | time | date | who | place | fact
     wants: frozenset[str]  # every answer type cued (多长时间 is also a number)
     terms: list[Term]
     subject: str | None  # the main thing asked about (longest specific noun)
@@ -321,6 +325,9 @@ class QuestionAnalyzer:
         wants = frozenset(t.name for t in ANSWER_TYPES if t.asked.search(standalone))
         answer_type = next((t.name for t in ANSWER_TYPES if t.name in wants), "fact")
         unit_match = _ASKED_UNIT.search(standalone)
+        if "time" in wants:  # 几点 asks the time of day, not a count in 点
+            wants, unit_match = wants - {"number"}, None
+            answer_type = "time"
         unit = (unit_match.group(2) or None) if unit_match else None
         if unit_match and not unit and unit_match.group(1) and answer_type != "list":
             unit = unit_match.group(1)  # 多少个中心 counts in 个 (哪几个方面 asks for the aspects, not a count)

@@ -291,3 +291,10 @@ def test_a_deadline_is_the_period_of_the_asked_action(shipped_assistant: Assista
     # the head of the action (决定) is enough: the law need not repeat 是否准予注册
     question = "药品监督管理部门应当在多少个工作日内作出是否准予注册的决定？"
     assert _gives(shipped_assistant, question, "应当自收到审评意见之日起20个工作日内作出决定。")
+
+
+def test_a_time_of_day_needs_a_clock_time(shipped_assistant: Assistant):
+    question = "交流会当天是几点开幕的？"
+    assert not _gives_typed(shipped_assistant, question, "借此机会我讲三点建议：第一高度重视千县工程。")
+    for given in ("交流会于上午9:00开幕。", "交流会上午9点在南宁开幕。", "交流会8点30分开幕。"):
+        assert _gives_typed(shipped_assistant, question, given), given

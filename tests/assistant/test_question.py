@@ -223,3 +223,16 @@ def test_a_deadline_names_the_action_it_is_for(analyzer: QuestionAnalyzer):
     assert analyzer.analyze("县级市应当在几年内建成集中处置设施？").action[-1].text == "设施"
     assert analyzer.analyze("药品检验机构应当在多少日内作出复验结论？").action[-1].text == "结论"
     assert analyzer.analyze("有效期是几年？").action == ()  # a period, not a deadline
+
+
+@pytest.mark.parametrize(
+    ("question", "answer_type", "unit"),
+    [
+        ("交流会当天是几点开幕的？", "time", None),  # the time of day
+        ("研修班几点钟结束？", "time", None),
+        ("黎甲文讲了几点建议？", "number", "点"),  # a count in 点
+    ],
+)
+def test_a_time_of_day_is_not_a_count_in_dian(analyzer: QuestionAnalyzer, question: str, answer_type: str, unit: str | None):
+    q = analyzer.analyze(question)
+    assert (q.answer_type, q.unit) == (answer_type, unit)
