@@ -24,10 +24,11 @@ CORPUS = REPO / "corpus"
 # One question moves hit@5 and key-fact recall by about 0.011 and refusal accuracy by 0.009; the
 # thresholds allow about two.
 MIN_HIT_AT_5 = 0.93  # measured 0.957 (llamaindex_default 0.904)
-MIN_KEY_FACT_RECALL = 0.795  # measured 0.817 (llamaindex_default 0.778)
+MIN_KEY_FACT_RECALL = 0.785  # measured 0.801 (llamaindex_default 0.778)
 MIN_LIST_KEY_FACT_RECALL = 0.88  # measured 0.929 on the 28 list questions (llamaindex_default 0.839)
 MIN_REFUSAL_ACCURACY = 0.89  # measured 0.911 (llamaindex_default 0.839: it never refuses)
-MAX_FALSE_REFUSAL_RATE = 0.055  # measured 0.032 (3 of 94 answerable questions refused)
+MAX_FALSE_REFUSAL_RATE = 0.055  # measured 0.043 (4 of 94 answerable questions refused; 5 would still pass)
+MIN_UNANSWERABLE_REFUSED = 0.6  # measured 0.667 (12 of the 18 unanswerable questions refused; llamaindex_default 0)
 MAX_MEDIAN_ANSWER_CHARS = 250  # measured 153 (llamaindex_default ~1,350 mean)
 
 
@@ -76,6 +77,7 @@ def test_ours_above_thresholds(gate_results: dict[str, Any]):
     assert ours["key_fact_recall"] >= MIN_KEY_FACT_RECALL
     assert ours["refusal_accuracy"] >= MIN_REFUSAL_ACCURACY
     assert ours["false_refusal_rate"] <= MAX_FALSE_REFUSAL_RATE
+    assert ours["correct_refusal_rate"] >= MIN_UNANSWERABLE_REFUSED
     lists = gate_results["metrics"]["ours"]["by_type"]["list"]
     assert lists["key_fact_recall"] >= MIN_LIST_KEY_FACT_RECALL
     answered = [len(q["answer"]) for q in gate_results["systems"]["ours"]["questions"] if not q["refused"]]
