@@ -321,14 +321,14 @@ class Assistant:
             quoted = extractive.select(q, passages, units)
             provisions = [c.text for c in quoted if c.unit.kind == "provision"]
             answering = "\n".join(provisions) if provisions else units[0].text
-            figure = gives_asked_figure(q, answering, cfg.count_max_distance, cfg.grounded_types)
+            # the asked figure, and not one taken only from a unit off the asked situation (another offence's fine)
+            figure = gives_asked_figure(q, answering, cfg.count_max_distance, cfg.grounded_types) and not (
+                cfg.grounded_types
+                and figure_elsewhere(q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match)
+            )
             contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
-            if cfg.grounded_types and figure and figure_elsewhere(
-                q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match
-            ):
-                figure = False  # the unit about the asked situation gives no figure; another's is not it
         # a paraphrase is mostly words no document uses: the check is for a question in the documents' words
         in_words = share >= cfg.paraphrase_coverage_below
         gain = self._unknown_word_gain(q, units[0].passage.chunk, query_vector) if units and in_words else 0.0

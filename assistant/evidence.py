@@ -118,11 +118,12 @@ def figure_question(question: Question) -> list[str]:
 
 
 def typed_question(question: Question) -> list[str]:
-    """The answer types with a text shape that a question asks for: its figures, and a time (几点开幕), a date (什么时候),
-    a place (设在哪里) or a kind of agent (哪个部门); none for a list."""
+    """The answer types with a text shape that a question asks for: its figures, and a time (几点开幕), a
+    date (什么时候), a place (设在哪里) or a kind of agent (哪个部门); none for a list."""
     if question.answer_type == "list":
         return []
-    typed = [n for n in ("time", "date", "place", "who") if n in question.wants and question.given_pattern(n) is not None]
+    shaped = ("time", "date", "place", "who")
+    typed = [n for n in shaped if n in question.wants and question.given_pattern(n) is not None]
     return figure_question(question) + typed
 
 
@@ -130,8 +131,8 @@ def gives_asked_figure(question: Question, answering: str, near_chars: int, type
     """Whether the text an answer rests on (the best unit, or the provisions a paraphrase's answer
     quotes) gives the figure a figure question asks for. A unit that matches its words but says
     「应当给予适当岗位津贴」 or 「按照规定比例」 does not answer 每月多少元; a second quoted unit's figure (a fine
-    in the next article) is not it either. With `typed`, a date, place or agent asked for must be there
-    too: 「应当向本级人民代表大会常务委员会报告」 does not say when, 「设置安全监控中心」 not where."""
+    in the next article) is not it either. With `typed`, a time, date, place or agent asked for must be
+    there too: 「应当向本级人民代表大会常务委员会报告」 does not say when, 「设置安全监控中心」 not where."""
     asked = typed_question(question) if typed else figure_question(question)
     if not asked or not answering:
         return True
