@@ -65,10 +65,11 @@ def test_the_shipped_corpus_yields_500_items_of_every_type_and_none_breaks_a_rul
 
 
 def test_the_pool_is_built_fast_without_the_encoder(shipped_settings: Settings) -> None:
-    """CPU time, not wall time: the figure holds on a machine busy with other work."""
-    started = time.process_time()
+    """CPU time of this thread, not wall time: the figure holds on a machine busy with other work, and
+    the threads earlier fixtures left in this process (Chroma, a served UI, torch) are not counted."""
+    started = time.thread_time()
     item_pool(shipped_settings)
-    assert time.process_time() - started < 2.0
+    assert time.thread_time() - started < 2.0
     probe = ("import sys; from settings import load_settings; from study.items import item_pool; "
              f"pool = item_pool(load_settings(overrides={{'data_dir': {str(shipped_settings.data_path)!r}}})); "
              "print(len(pool), 'torch' in sys.modules, 'chromadb' in sys.modules)")
