@@ -87,6 +87,11 @@ def gives_figure(question: Question, folded: str, name: str, near_chars: int, ra
     shape = question.given_pattern(name)
     if shape is None:
         return True
+    if question.answer_type != "list":  # a figure question's own premise (县域就诊率达90%以上，那基层…) is not its answer
+        for figure in question.stated:  # (a list question's figure says which provision: 处五万元以下罚款的情形)
+            folded = re.sub(rf"(?<![\d.]){re.escape(figure)}", "", folded)
+    if other_party(question, folded, shape):
+        return False
     if name in ("duration", "number") and question.action:  # 多少日内: a period in days is both
         return _period_of_action(question.action, shape, folded)
     if shape.search(folded):
@@ -110,10 +115,34 @@ def _period_of_action(action: tuple[Term, ...], shape: re.Pattern[str], folded: 
     return False
 
 
+def other_party(question: Question, text: str, shape: re.Pattern[str]) -> bool:
+    """Whether every asked figure in `text` is given under a condition about another party while the
+    provision names the asked one elsewhere: for 「劳动者对…仲裁裁决不服的，应当在多少日内…」, 「用人单位对仲裁
+    裁决不服的，可以在…十五日内…；诉讼期间，劳动者的治疗费用…」 is another party's deadline. A figure
+    with no condition clause before it in its sentence, or a provision that never names the asked party
+    (the user's own word for it), is not judged."""
+    party = question.party
+    if party is None:
+        return False
+    folded = normalize(text)
+    if party.text not in folded:
+        return False
+    found = False
+    for m in shape.finditer(folded):
+        start = max(folded.rfind(end, 0, m.start()) for end in "。\n") + 1
+        conditions = [c.group() for c in re.finditer(r"[^，,。；;]*的[，,]", folded[start : m.start()])]
+        if not conditions or any(party.text in c for c in conditions):
+            return False  # no condition, or one about the asked party (医疗机构…的，…；逾期不改正的，处…)
+        found = True
+    return found
+
+
 def figure_question(question: Question) -> list[str]:
     """The figure answer types a question asks for (number, duration, share); none for a list (几类)."""
     if question.answer_type == "list":
         return []
+    if question.answer_type == "share" and question.unit is None:
+        return ["share"]  # a rate or ratio (就诊率是多少, 缴费比例不得低于多少) is a share, not any number in the text
     return [n for n in ("number", "duration", "share") if n in question.wants]
 
 

@@ -116,7 +116,8 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     AnswerType("duration", re.compile(r"(多长时间|多久|多少天|几天|几日|多少日|持续|为期|历时|多长|期限|几个月|多少个月|几年内|多少年|几小时|多少小时|几个工作日|多少个工作日)"),
                re.compile(r"(\d+|[一二三四五六七八九十两半几数]+)\s*(个)?\s*(天|日|小时|周|星期|个月|月|年|分钟|工作日)|为期|历时")),
     AnswerType("share", re.compile(r"(比例|比重|百分之|占比|百分比|多大比|[^效]率)"),
-               re.compile(r"%|％|百分之|[一二三四五六七八九十]成|\d成")),
+               # 5%, 百分之五点五, 三分之一 (which cn2an writes 1/3), 五成
+               re.compile(r"%|％|‰|分之|(?<![\d/])\d{1,2}/\d{1,2}(?![\d/])|[一二三四五六七八九十]成|\d成")),
     AnswerType("number", re.compile(rf"(多少|几(?:{MULTI_UNITS})|几[{UNITS}]|数量|人数|规模|多大|多高|不少于|不超过|以上|以下|金额|罚款)"), None),
     # a time of day: 几点开幕 is answered by 上午9:00 or 9点30分, never by 三点建议 (a count in 点)
     AnswerType("time", re.compile(r"(几点钟|几点(?=[开召发举结出到起截])|什么时刻|几时几分)"),
@@ -134,6 +135,10 @@ _ASKED_UNIT = re.compile(rf"(?:几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
 # The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
 _FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
 _CLAUSE = re.compile(r"[，,。？?；;！!]")
+# A figure stated in a question, with its measure word or sign (90%, 9家, 3年); 第1类 is an ordinal.
+_STATED_FIGURE = re.compile(rf"(?<![第\d.])\d[\d,.]*\s*(?:%|％|‰|个?(?:{MULTI_UNITS}|[{UNITS}]))")
+# A question's condition clause: what comes before its first 「…的，」 (劳动者对仲裁裁决不服的，…).
+_CONDITION = re.compile(r"([^，,。；;？?]+?)的[，,]")
 # A period asked as the deadline of what follows it: 在多少日内提起诉讼, 几个工作日前报告.
 _DEADLINE = re.compile(rf"(?:多少|几)个?(?:{MULTI_UNITS}|[年月日天周])(?:以?内|之内|前|以前)")
 # A manager's checklist question: what must be done (有哪些要求, 应当做什么, 有什么义务). Answered with the
@@ -256,6 +261,12 @@ class Question:
     agent: str | None = None  # the kind of agent a who-question asks for (哪个部门 → 部门), see AGENT_GIVEN
     # a deadline's action: the terms after 多少日内 in its clause, in order (在多少日内作出复验结论 → 作出, 复验, 结论)
     action: tuple[Term, ...] = ()
+    # the figures the question states itself, numerals as digits (县域就诊率达90%以上，那基层就诊率是多少 → 90%):
+    # a premise, never the answer
+    stated: tuple[str, ...] = ()
+    # whose situation a figure is asked for: the noun opening the question's condition (劳动者对…裁决不服的，
+    # 应当在多少日内… → 劳动者); a figure a provision gives under another party's condition is not it
+    party: Term | None = None
 
     @property
     def counts_things(self) -> bool:
@@ -360,6 +371,8 @@ class QuestionAnalyzer:
             asks_requirements=bool(REQUIREMENTS_ASKED.search(standalone)),
             agent=agent.group(1) if agent else None,
             action=self.deadline_action(standalone, terms),
+            stated=tuple(m.group() for m in _STATED_FIGURE.finditer(arabic_numerals(standalone))),
+            party=self.condition_party(standalone, terms) if figure else None,
             several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
         )
 
@@ -450,6 +463,21 @@ class QuestionAnalyzer:
             df = t.df or max((index.document_frequency(alt) for alt in t.synonyms), default=0)
             return Term(t.text, t.weight, t.synonyms, df)
         return None
+
+    def condition_party(self, question: str, terms: list[Term]) -> Term | None:
+        """The noun that opens the question's condition clause (…的，): 「劳动者对…仲裁裁决不服的，应当在多少
+        日内…」 → 劳动者. Laws give each party its own figure under the same condition (用人单位对仲裁裁决不服
+        的，可以在…十五日内…): the asked party is who the condition is about. None without such a clause or
+        when it opens with no term (在北京…的, 违反…的)."""
+        match = _CONDITION.match(LAW_FRAME.sub("", question, count=1))
+        if not match:
+            return None
+        by_text = {t.text: t for t in terms}
+        tagged = self.tokenizer.tagged(match.group(1))
+        if not tagged:
+            return None
+        word, flag = tagged[0]
+        return by_text.get(word) if flag.startswith("n") and len(word) >= 2 else None
 
     @staticmethod
     def deadline_action(question: str, terms: list[Term]) -> tuple[Term, ...]:

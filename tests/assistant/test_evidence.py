@@ -298,3 +298,35 @@ def test_a_time_of_day_needs_a_clock_time(shipped_assistant: Assistant):
     assert not _gives_typed(shipped_assistant, question, "借此机会我讲三点建议：第一高度重视千县工程。")
     for given in ("交流会于上午9:00开幕。", "交流会上午9点在南宁开幕。", "交流会8点30分开幕。"):
         assert _gives_typed(shipped_assistant, question, given), given
+
+
+def test_a_figure_the_question_states_itself_is_no_answer(shipped_assistant: Assistant):
+    question = "广西千县工程医院的县域就诊率达90%以上，那基层就诊率是多少？"
+    assert shipped_assistant.analyze(question).stated == ("90%",)
+    assert not _gives(shipped_assistant, question, "县域就诊率达90%以上。")
+    assert _gives(shipped_assistant, question, "县域就诊率达90%以上，基层就诊率达65%。")
+    assert shipped_assistant.ask(question).refused
+    # a list question's figure says which provision is meant: 第七十六条 is still the one quoted
+    answer = shipped_assistant.ask("心理咨询人员、心理治疗人员有哪些行为，会被责令改正、警告并处五千元以上一万元以下罚款？")
+    assert not answer.refused and "五千元以上一万元以下" in answer.answer
+
+
+def test_a_rate_or_ratio_is_given_as_a_share(shipped_assistant: Assistant):
+    question = "城乡居民的个人缴费比例是多少？"
+    assert not _gives(shipped_assistant, question, "城乡居民个人缴费为每人每年380元。")
+    for given in ("个人缴费比例为百分之二。", "个人缴费比例为2%。", "个人缴费占筹资总额的三分之一。"):
+        assert _gives(shipped_assistant, question, given), given
+
+
+def test_a_figure_under_another_party_s_condition_is_not_the_asked_party_s(shipped_assistant: Assistant):
+    worker = "劳动者对职业病诊断、鉴定过程中劳动争议的仲裁裁决不服的，应当在多少日内向人民法院提起诉讼？"
+    employer = worker.replace("劳动者", "用人单位", 1)
+    assert shipped_assistant.analyze(worker).party.text == "劳动者"
+    provision = "用人单位对仲裁裁决不服的，可以在鉴定程序结束之日起十五日内依法向人民法院提起诉讼；诉讼期间，劳动者的治疗费用按照规定支付。"
+    assert not _gives(shipped_assistant, worker, provision)
+    assert _gives(shipped_assistant, employer, provision)
+    # a provision that never names the asked party is the user's own wording, not another party's figure
+    assert _gives(shipped_assistant, worker, "对仲裁裁决不服的，可以在十五日内依法向人民法院提起诉讼。")
+    assert shipped_assistant.ask(worker).refused
+    answer = shipped_assistant.ask(employer)
+    assert not answer.refused and "十五日内" in answer.answer

@@ -236,3 +236,18 @@ def test_a_deadline_names_the_action_it_is_for(analyzer: QuestionAnalyzer):
 def test_a_time_of_day_is_not_a_count_in_dian(analyzer: QuestionAnalyzer, question: str, answer_type: str, unit: str | None):
     q = analyzer.analyze(question)
     assert (q.answer_type, q.unit) == (answer_type, unit)
+
+
+def test_the_figures_a_question_states_are_its_premise(analyzer: QuestionAnalyzer):
+    assert analyzer.analyze("县域就诊率达90%以上，那基层就诊率是多少？").stated == ("90%",)
+    assert analyzer.analyze("三级医院有九家，二级医院有几家？").stated == ("9家",)  # numerals read as digits
+    assert analyzer.analyze("第一类医疗器械的备案要多少天？").stated == ()  # an ordinal states no figure
+
+
+def test_the_party_of_a_condition_opens_its_clause(analyzer: QuestionAnalyzer):
+    q = analyzer.analyze("劳动者对仲裁裁决不服的，应当在多少日内向人民法院提起诉讼？")
+    assert q.party is not None and q.party.text == "劳动者"
+    # a condition that opens with a place or a verb names no party; no condition, no party
+    assert analyzer.analyze("在北京，有人私自安装警报器的，要罚款多少元？").party is None
+    assert analyzer.analyze("未取得许可证生产药品的，罚款是货值金额的几倍？").party is None
+    assert analyzer.analyze("医疗废物的登记资料至少要保存多少年？").party is None
