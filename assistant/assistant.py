@@ -19,6 +19,7 @@ from assistant.evidence import (
     figure_elsewhere,
     gives_asked_figure,
     names_asked_subject,
+    other_time_part,
     without_unknown_words,
 )
 from assistant.generators import (
@@ -327,7 +328,7 @@ class Assistant:
                 and figure_elsewhere(q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match)
             )
             contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
-            subject = names_asked_subject(q, contexts, cfg.qualifier_min_match)
+            subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
         # a paraphrase is mostly words no document uses: the check is for a question in the documents' words
         in_words = share >= cfg.paraphrase_coverage_below

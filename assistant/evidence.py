@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assistant.question import Question, Term, arabic_numerals
+from assistant.question import TIME_PARTS, Question, Term, arabic_numerals
 from ingest.lexical import normalize
 
 SYNONYM_CREDIT = 0.7  # a synonym in the passage is good, not certain, evidence (词林 groups are broad)
@@ -215,6 +215,17 @@ def names_asked_subject(question: Question, contexts: list[str], qualifier_min: 
         return True
     found = soft_hits(list(question.qualifiers), "\n".join(contexts))
     return all(found.get(t.text, 0.0) >= qualifier_min for t in question.qualifiers)
+
+
+def other_time_part(question: Question, contexts: list[str]) -> bool:
+    """Whether the quoted units speak of another part of the day or year than the one asked, and never of
+    it: 「在23日上午的授课活动中…」 does not say who taught on the afternoon of the 23rd (TIME_PARTS)."""
+    if not question.parts or not contexts:
+        return False
+    text = "\n".join(contexts)
+    if any(p in text for p in question.parts):
+        return False
+    return any(p in text for group in TIME_PARTS if set(group) & set(question.parts) for p in group)
 
 
 def without_unknown_words(question: Question, context: str) -> list[str]:

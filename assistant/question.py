@@ -131,6 +131,13 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     AnswerType("place", re.compile(r"(哪里|在哪(?![些个种类])|何地|地点|什么(?:位置|地方|地点)|哪个(?:城市|省|市|县|地方|位置))"),
                re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)|设[在于]|设置在|位于")),
 )
+# A question that asks where a thing is (位于哪个城市, 设在什么位置) is answered by where it is, never by where an
+# event was held (「…研修班在南宁举行」 says nothing of where a hospital it invited lies).
+LOCATION_ASKED = re.compile(r"位于|坐落|设[在于]|设置在|地址|什么位置")
+LOCATION_GIVEN = re.compile(r"设[在于]|设置在|位于|坐落|地址|地处")
+# Parts of a day or a year exclude each other: what 23日上午 says is not what 23日下午 asks about.
+TIME_PARTS: tuple[tuple[str, ...], ...] = (("凌晨", "上午", "中午", "下午", "晚上"), ("上半年", "下半年"))
+_ROLE_ASKED = re.compile(r"([\u4e00-\u9fff]{2,12})(?:是|为)(?:谁|哪位)")
 _ASKED_UNIT = re.compile(rf"(?:几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
 # The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
 _FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
@@ -267,6 +274,10 @@ class Question:
     # whose situation a figure is asked for: the noun opening the question's condition (劳动者对…裁决不服的，
     # 应当在多少日内… → 劳动者); a figure a provision gives under another party's condition is not it
     party: Term | None = None
+    # the office whose holder a who-question asks for (平台的主任是谁 → 主任)
+    role: str | None = None
+    # the parts of a day or year the question is about (23日下午 → 下午), see TIME_PARTS
+    parts: tuple[str, ...] = ()
 
     @property
     def counts_things(self) -> bool:
@@ -281,8 +292,12 @@ class Question:
                 unit = UNIT_ALIASES.get(self.unit, re.escape(self.unit))
                 return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*(个)?\s*(?:{unit})")
             return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]|[{_CN_DIGITS}]+[{UNITS}]")
+        if name == "who" and self.role and not self.agent:  # 主任是谁: the office, not its deputy's (常务副主任延琦)
+            return re.compile(rf"(?<!副){re.escape(self.role)}")
         if name == "who":
             return re.compile(AGENT_GIVEN[self.agent]) if self.agent else None
+        if name == "place" and LOCATION_ASKED.search(self.standalone):
+            return LOCATION_GIVEN
         for t in ANSWER_TYPES:
             if t.name == name:
                 return t.given
@@ -373,6 +388,8 @@ class QuestionAnalyzer:
             action=self.deadline_action(standalone, terms),
             stated=tuple(m.group() for m in _STATED_FIGURE.finditer(arabic_numerals(standalone))),
             party=self.condition_party(standalone, terms) if figure else None,
+            role=self.asked_role(standalone) if "who" in wants else None,
+            parts=self.time_parts(normalized) or self.time_parts(standalone),  # a follow-up's own words first
             several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
         )
 
@@ -478,6 +495,22 @@ class QuestionAnalyzer:
             return None
         word, flag = tagged[0]
         return by_text.get(word) if flag.startswith("n") and len(word) >= 2 else None
+
+    @staticmethod
+    def time_parts(text: str) -> tuple[str, ...]:
+        """The parts of a day or year a text names (TIME_PARTS). For a follow-up, its own words say which
+        one is asked (那23日下午呢 after a question about 23日上午)."""
+        return tuple(p for group in TIME_PARTS for p in group if p in text)
+
+    def asked_role(self, question: str) -> str | None:
+        """The office a who-question names right before 是谁/是哪位 (县域学习平台的主任是谁 → 主任): the answer
+        names that office's holder. jieba tags titles as nouns or distinguishing words (主任, 副主任: b)."""
+        match = _ROLE_ASKED.search(question)
+        if not match:
+            return None
+        tagged = self.tokenizer.tagged(match.group(1))
+        word, flag = tagged[-1] if tagged else ("", "")
+        return word if len(word) >= 2 and (flag.startswith("n") or flag == "b") else None
 
     @staticmethod
     def deadline_action(question: str, terms: list[Term]) -> tuple[Term, ...]:

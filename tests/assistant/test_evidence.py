@@ -330,3 +330,29 @@ def test_a_figure_under_another_party_s_condition_is_not_the_asked_party_s(shipp
     assert shipped_assistant.ask(worker).refused
     answer = shipped_assistant.ask(employer)
     assert not answer.refused and "十五日内" in answer.answer
+
+
+def test_where_a_thing_is_is_not_where_an_event_was_held(shipped_assistant: Assistant):
+    question = "到研修班授课的中山一院贵州医院位于贵州哪个城市？"
+    assert not _gives_typed(shipped_assistant, question, "高级研修班在南宁举行，并邀请中山一院贵州医院等30位特邀嘉宾。")
+    assert _gives_typed(shipped_assistant, question, "中山一院贵州医院位于贵阳市。")
+    assert shipped_assistant.ask(question).refused
+    # where an event was held is still answered by its venue
+    answer = shipped_assistant.ask("县域医院综合能力提升项目医学专科交流会(广西站)是在哪个城市召开的？")
+    assert not answer.refused and "南宁" in answer.answer
+
+
+def test_an_office_is_not_its_deputy_s(shipped_assistant: Assistant):
+    question = "县域学习平台的主任是谁？"
+    assert shipped_assistant.analyze(question).role == "主任"
+    assert not _gives_typed(shipped_assistant, question, "县域学习平台常务副主任延琦作了介绍。")
+    assert _gives_typed(shipped_assistant, question, "县域学习平台主任张三作了介绍。")
+    assert shipped_assistant.ask(question, ["延琦在交流会上是以什么身份介绍县域学习平台的？"]).refused
+
+
+def test_another_part_of_the_day_does_not_answer(shipped_assistant: Assistant):
+    history = ["研修班23日上午的授课围绕哪些方面进行分享？"]
+    assert shipped_assistant.analyze("那23日下午是哪些专家给学员授课的？", history).parts == ("下午",)
+    assert shipped_assistant.ask("那23日下午是哪些专家给学员授课的？", history).refused
+    answer = shipped_assistant.ask("23日上午是哪些专家给研修班学员授课的？")
+    assert not answer.refused and "袁海涛" in answer.answer
