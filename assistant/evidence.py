@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assistant.question import TIME_PARTS, Question, Term, arabic_numerals
+from assistant.question import DEPUTY, TIME_PARTS, UNITS, Question, Term, arabic_numerals
 from ingest.lexical import normalize
 
 SYNONYM_CREDIT = 0.7  # a synonym in the passage is good, not certain, evidence (词林 groups are broad)
@@ -92,6 +92,10 @@ def gives_figure(question: Question, folded: str, name: str, near_chars: int, ra
             folded = re.sub(rf"(?<![\d.]){re.escape(figure)}", "", folded)
     if other_party(question, folded, shape):
         return False
+    if name == "number" and _count_left_open(question.measured, folded):
+        return False
+    if _parallel_subjects_unasked(question, folded, shape):
+        return False
     if name in ("duration", "number") and question.action:  # 多少日内: a period in days is both
         return _period_of_action(question.action, shape, folded)
     if shape.search(folded):
@@ -113,6 +117,46 @@ def _period_of_action(action: tuple[Term, ...], shape: re.Pattern[str], folded: 
         if head.text in rest or any(alt in rest for alt in head.synonyms):
             return True
     return False
+
+
+def _count_left_open(measured: Term | None, folded: str) -> bool:
+    """Whether the text says the measured thing's count is left open: 「可以设副主任若干人」 gives no number of
+    副主任, though 「设主任一人」 stands beside it in the same sentence."""
+    if measured is None:
+        return False
+    word = re.escape(arabic_numerals(measured.text))
+    # 副主任若干人 leaves no 主任 open (a deputy is another office); 专家数为30人 is the count itself
+    return re.search(rf"(?<!{DEPUTY}){word}(?:若干|数[{UNITS}]|一定数量)", folded) is not None
+
+
+_MODAL = re.compile(r"应当|应|可以|须|必须|不得")
+
+
+def _parallel_subjects_unasked(question: Question, folded: str, shape: re.Pattern[str]) -> bool:
+    """Whether a sentence gives the asked figure to each of several subjects, in clauses joined by ；, and
+    the question names none of them: 「设区的市级以上城市应当在1年内…；县级市应当在2年内…」 says nothing of
+    a 县（旗）. Each clause's subject is the phrase right before its modal (应当, 可以, 不得…)."""
+    asked = normalize(question.standalone)
+    for sentence in re.split(r"[。\n]", folded):
+        subjects = []
+        for clause in re.split(r"[；;]", sentence):
+            modal = _MODAL.search(clause)
+            if modal and shape.search(clause, modal.end()):
+                subject = re.split(r"[，,：:]", clause[: modal.start()])[-1]  # the nearest phrase before it
+                subject = re.sub(r"^第[^条]{1,8}条\s*", "", subject).strip()
+                if len(subject) >= 2:
+                    subjects.append(subject)
+        if len(set(subjects)) >= 2 and not any(_names(asked, subject) for subject in subjects):
+            return True
+    return False
+
+
+def _names(text: str, phrase: str) -> bool:
+    """Whether `text` names `phrase`: the phrase itself, or most of its character bigrams."""
+    if phrase in text:
+        return True
+    grams = [phrase[i : i + 2] for i in range(len(phrase) - 1)]
+    return sum(g in text for g in grams) / len(grams) >= 0.6
 
 
 def other_party(question: Question, text: str, shape: re.Pattern[str]) -> bool:

@@ -135,6 +135,8 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
 # event was held (「…研修班在南宁举行」 says nothing of where a hospital it invited lies).
 LOCATION_ASKED = re.compile(r"位于|坐落|设[在于]|设置在|地址|什么位置")
 LOCATION_GIVEN = re.compile(r"设[在于]|设置在|位于|坐落|地址|地处")
+# The prefix of a deputy's title (副主任, 副院长): another office than the title without it. jieba splits it off.
+DEPUTY = "副"
 # Parts of a day or a year exclude each other: what 23日上午 says is not what 23日下午 asks about.
 TIME_PARTS: tuple[tuple[str, ...], ...] = (("凌晨", "上午", "中午", "下午", "晚上"), ("上半年", "下半年"))
 _ROLE_ASKED = re.compile(r"([\u4e00-\u9fff]{2,12})(?:是|为)(?:谁|哪位)")
@@ -293,7 +295,7 @@ class Question:
                 return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*(个)?\s*(?:{unit})")
             return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]|[{_CN_DIGITS}]+[{UNITS}]")
         if name == "who" and self.role and not self.agent:  # 主任是谁: the office, not its deputy's (常务副主任延琦)
-            return re.compile(rf"(?<!副){re.escape(self.role)}")
+            return re.compile(rf"(?<!{DEPUTY}){re.escape(self.role)}")
         if name == "who":
             return re.compile(AGENT_GIVEN[self.agent]) if self.agent else None
         if name == "place" and LOCATION_ASKED.search(self.standalone):
@@ -470,6 +472,8 @@ class QuestionAnalyzer:
                 while end + 1 < len(tagged) and is_noun(*tagged[end + 1]):
                     end += 1
                 found = tagged[end][0]
+                if end > 0 and tagged[end - 1][0] == DEPUTY:  # jieba splits 副|主任: 几名副主任 measures 副主任
+                    return Term(DEPUTY + found, by_text[found].weight, (), self._df(DEPUTY + found))
             else:
                 before = [w for w, f in reversed(tagged[:ask]) if is_noun(w, f)]
                 if not before:
@@ -496,6 +500,10 @@ class QuestionAnalyzer:
         word, flag = tagged[0]
         return by_text.get(word) if flag.startswith("n") and len(word) >= 2 else None
 
+    def _df(self, word: str) -> int:
+        index = self.index()
+        return index.document_frequency(word) or _substring_df(word, index)
+
     @staticmethod
     def time_parts(text: str) -> tuple[str, ...]:
         """The parts of a day or year a text names (TIME_PARTS). For a follow-up, its own words say which
@@ -510,7 +518,9 @@ class QuestionAnalyzer:
             return None
         tagged = self.tokenizer.tagged(match.group(1))
         word, flag = tagged[-1] if tagged else ("", "")
-        return word if len(word) >= 2 and (flag.startswith("n") or flag == "b") else None
+        if len(word) < 2 or not (flag.startswith("n") or flag == "b"):
+            return None
+        return DEPUTY + word if len(tagged) >= 2 and tagged[-2][0] == DEPUTY else word  # 副|主任是谁 asks the deputy
 
     @staticmethod
     def deadline_action(question: str, terms: list[Term]) -> tuple[Term, ...]:

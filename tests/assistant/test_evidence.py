@@ -356,3 +356,21 @@ def test_another_part_of_the_day_does_not_answer(shipped_assistant: Assistant):
     assert shipped_assistant.ask("那23日下午是哪些专家给学员授课的？", history).refused
     answer = shipped_assistant.ask("23日上午是哪些专家给研修班学员授课的？")
     assert not answer.refused and "袁海涛" in answer.answer
+
+
+def test_a_count_the_law_leaves_open_is_not_given(shipped_assistant: Assistant):
+    question = "宁波的医疗纠纷人民调解委员会最多可以设几名副主任？"
+    provision = "医疗纠纷人民调解委员会由委员三至九人组成，设主任一人，必要时，可以设副主任若干人。"
+    assert not _gives(shipped_assistant, question, provision)
+    assert _gives(shipped_assistant, "调解委员会设几名主任？", provision)
+    assert _gives(shipped_assistant, "专家组有多少名专家？", "专家数为30人。")  # 专家数 is the count itself
+    assert shipped_assistant.ask(question).refused
+
+
+def test_a_figure_each_named_subject_gets_does_not_answer_an_unnamed_one(shipped_assistant: Assistant):
+    provision = "设区的市级以上城市应当在1年内建成医疗废物集中处置设施；县级市应当在2年内建成医疗废物集中处置设施。"
+    assert not _gives(shipped_assistant, "尚无集中处置设施的县（旗），应当在几年内建成集中处置设施？", provision)
+    assert _gives(shipped_assistant, "尚无集中处置设施的县级市，应当在几年内建成集中处置设施？", provision)
+    assert shipped_assistant.ask("按医疗废物管理条例，尚无医疗废物集中处置设施的县（旗），应当在几年内建成集中处置设施？").refused
+    answer = shipped_assistant.ask("按医疗废物管理条例，尚无集中处置设施的县级市，应当在多长时间内建成医疗废物集中处置设施？")
+    assert not answer.refused and "2年" in answer.answer

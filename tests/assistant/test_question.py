@@ -251,3 +251,11 @@ def test_the_party_of_a_condition_opens_its_clause(analyzer: QuestionAnalyzer):
     assert analyzer.analyze("在北京，有人私自安装警报器的，要罚款多少元？").party is None
     assert analyzer.analyze("未取得许可证生产药品的，罚款是货值金额的几倍？").party is None
     assert analyzer.analyze("医疗废物的登记资料至少要保存多少年？").party is None
+
+
+def test_a_deputy_s_title_is_one_word(analyzer: QuestionAnalyzer):
+    # jieba splits 副|主任; the deputy is another office than the one without 副
+    assert analyzer.analyze("调解委员会最多可以设几名副主任？").measured.text == "副主任"
+    assert analyzer.analyze("调解委员会设几名主任？").measured.text == "主任"
+    assert analyzer.analyze("县域学习平台的副主任是谁？").role == "副主任"
+    assert analyzer.analyze("县域学习平台的主任是谁？").role == "主任"
