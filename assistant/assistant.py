@@ -93,7 +93,8 @@ class Evidence:
     # a figure question: the unit that would answer gives a figure of the asked kind (evidence.gives_asked_figure);
     # with answer.grounded_types also a when/where/which-agent question its date, place or agent
     figure_given: bool = True
-    # ...and the quoted units' 款 and headers name whose figure it is (evidence.names_asked_subject)
+    # ...and the quoted units' 款 and headers name whose figure it is (evidence.names_asked_subject) and speak of
+    # the asked part of the day or year, if one is asked (evidence.other_time_part)
     subject_named: bool = True
     # how much more similar the best unit's passage is to the question without a word no document uses
     # (evidence.without_unknown_words; 0 when there is none, or in the paraphrase band, where it is not computed)

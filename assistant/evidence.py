@@ -69,11 +69,16 @@ def soft_hits(terms: list[Term], text: str) -> dict[str, float]:
         elif any(alt in folded for alt in t.synonyms):
             out[t.text] = SYNONYM_CREDIT
         elif len(t.text) >= 3:
-            grams = [t.text[i : i + 2] for i in range(len(t.text) - 1)]
-            share = sum(g in folded for g in grams) / len(grams)
+            share = bigram_share(t.text, folded)
             if share >= 0.3:
                 out[t.text] = 0.6 * share
     return out
+
+
+def bigram_share(phrase: str, text: str) -> float:
+    """The share of the phrase's character bigrams that occur in `text` (县医院 ~ 县级医院: 0.5)."""
+    grams = [phrase[i : i + 2] for i in range(len(phrase) - 1)]
+    return sum(g in text for g in grams) / len(grams) if grams else float(phrase in text)
 
 
 def gives_figure(question: Question, folded: str, name: str, near_chars: int, raw: str) -> bool:
@@ -146,17 +151,10 @@ def _parallel_subjects_unasked(question: Question, folded: str, shape: re.Patter
                 subject = re.sub(r"^第[^条]{1,8}条\s*", "", subject).strip()
                 if len(subject) >= 2:
                     subjects.append(subject)
-        if len(set(subjects)) >= 2 and not any(_names(asked, subject) for subject in subjects):
+        # the question names a subject: the phrase itself, or most of its character bigrams
+        if len(set(subjects)) >= 2 and not any(s in asked or bigram_share(s, asked) >= 0.6 for s in subjects):
             return True
     return False
-
-
-def _names(text: str, phrase: str) -> bool:
-    """Whether `text` names `phrase`: the phrase itself, or most of its character bigrams."""
-    if phrase in text:
-        return True
-    grams = [phrase[i : i + 2] for i in range(len(phrase) - 1)]
-    return sum(g in text for g in grams) / len(grams) >= 0.6
 
 
 def other_party(question: Question, text: str, shape: re.Pattern[str]) -> bool:

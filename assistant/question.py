@@ -235,6 +235,12 @@ def answer_type_positions(tagged: list[tuple[str, str]]) -> set[int]:
     return heads
 
 
+def _title(tagged: list[tuple[str, str]], i: int) -> str:
+    """The word at `i`, with the deputy's prefix jieba cut off it joined back (副|主任 → 副主任)."""
+    word = tagged[i][0]
+    return DEPUTY + word if i > 0 and tagged[i - 1][0] == DEPUTY else word
+
+
 def _substring_df(word: str, index: LexicalIndex) -> int:
     """Document frequency of a word via its rarest character bigram (0 when absent)."""
     grams = [word[i : i + 2] for i in range(len(word) - 1)] or [word]
@@ -413,7 +419,7 @@ class QuestionAnalyzer:
             if len(word) == 1 and not _NUMBER.search(word):
                 continue  # single characters are mostly function words
             seen.add(word)
-            df = index.document_frequency(word) or _substring_df(word, index)
+            df = self._df(word, index)
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             weight = pos_weight(word, flag, self.cfg) * (self.cfg.answer_type_weight if i in heads else 1.0)
             if weight > 0:
@@ -472,8 +478,9 @@ class QuestionAnalyzer:
                 while end + 1 < len(tagged) and is_noun(*tagged[end + 1]):
                     end += 1
                 found = tagged[end][0]
-                if end > 0 and tagged[end - 1][0] == DEPUTY:  # jieba splits 副|主任: 几名副主任 measures 副主任
-                    return Term(DEPUTY + found, by_text[found].weight, (), self._df(DEPUTY + found))
+                title = _title(tagged, end)
+                if title != found:  # 几名副主任 measures 副主任, not 主任
+                    return Term(title, by_text[found].weight, (), self._df(title))
             else:
                 before = [w for w, f in reversed(tagged[:ask]) if is_noun(w, f)]
                 if not before:
@@ -500,8 +507,9 @@ class QuestionAnalyzer:
         word, flag = tagged[0]
         return by_text.get(word) if flag.startswith("n") and len(word) >= 2 else None
 
-    def _df(self, word: str) -> int:
-        index = self.index()
+    def _df(self, word: str, index: LexicalIndex | None = None) -> int:
+        """Chunks holding the word, or (for a word jieba never cut out) its rarest bigram."""
+        index = self.index() if index is None else index
         return index.document_frequency(word) or _substring_df(word, index)
 
     @staticmethod
@@ -520,7 +528,7 @@ class QuestionAnalyzer:
         word, flag = tagged[-1] if tagged else ("", "")
         if len(word) < 2 or not (flag.startswith("n") or flag == "b"):
             return None
-        return DEPUTY + word if len(tagged) >= 2 and tagged[-2][0] == DEPUTY else word  # 副|主任是谁 asks the deputy
+        return _title(tagged, len(tagged) - 1)  # 副主任是谁 asks for the deputy
 
     @staticmethod
     def deadline_action(question: str, terms: list[Term]) -> tuple[Term, ...]:
