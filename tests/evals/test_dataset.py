@@ -18,13 +18,15 @@ TEST = REPO / "evals" / "questions" / "test.jsonl"
 NEWS_DEV = REPO / "evals" / "questions" / "news-dev.jsonl"
 NEWS_TEST = REPO / "evals" / "questions" / "news-test.jsonl"
 DEV_REFUSAL = REPO / "evals" / "questions" / "dev-refusal.jsonl"
+DEV_REFUSAL2 = REPO / "evals" / "questions" / "dev-refusal2.jsonl"
 TYPES = {"list", "numeric", "paraphrase", "multi_doc", "followup", "unanswerable", "news"}
 # The least share of each type in either set (what the sets must be able to tell apart).
 SHARES = {"list": 0.25, "numeric": 0.15, "paraphrase": 0.15, "multi_doc": 0.10, "followup": 0.10, "unanswerable": 0.12}
 
 
 @pytest.mark.parametrize(
-    "path", [DEV, TEST, NEWS_DEV, NEWS_TEST, DEV_REFUSAL], ids=["dev", "test", "news-dev", "news-test", "dev-refusal"]
+    "path", [DEV, TEST, NEWS_DEV, NEWS_TEST, DEV_REFUSAL, DEV_REFUSAL2],
+    ids=["dev", "test", "news-dev", "news-test", "dev-refusal", "dev-refusal2"],
 )
 def test_shipped_sets_pass_check(path: Path, capsys: pytest.CaptureFixture[str]):
     assert run_check(path, CORPUS) == 0, capsys.readouterr().err
@@ -70,7 +72,7 @@ def test_test_questions_use_provisions_no_dev_question_uses():
 
     parsed: dict[str, list] = {}
     held_out = units(load_questions(TEST).items)
-    for tuning in (DEV, DEV_REFUSAL):
+    for tuning in (DEV, DEV_REFUSAL, DEV_REFUSAL2):
         shared = units(load_questions(tuning).items) & held_out
         assert not shared, (tuning.name, shared)
 
