@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assistant.question import DEPUTY, TIME_PARTS, UNITS, Question, Term, arabic_numerals
+from assistant.question import (
+    DEPUTY, DESIGNATED, NAMED_AGENT_ASKED, TIME_PARTS, UNITS, Question, Term, arabic_numerals,
+)
 from ingest.lexical import normalize
 
 SYNONYM_CREDIT = 0.7  # a synonym in the passage is good, not certain, evidence (词林 groups are broad)
@@ -101,6 +103,8 @@ def gives_figure(question: Question, folded: str, name: str, near_chars: int, ra
         return False
     if _parallel_subjects_unasked(question, folded, shape):
         return False
+    if name == "who" and question.agent and NAMED_AGENT_ASKED.search(question.standalone):
+        folded = DESIGNATED.sub("", folded)  # 哪家机构 is not answered by 「…部门指定的机构」
     if name in ("duration", "number") and question.action:  # 多少日内: a period in days is both
         return _period_of_action(question.action, shape, folded)
     if shape.search(folded):
@@ -190,10 +194,10 @@ def figure_question(question: Question) -> list[str]:
 
 def typed_question(question: Question) -> list[str]:
     """The answer types with a text shape that a question asks for: its figures, and a time (几点开幕), a
-    date (什么时候), a place (设在哪里) or a kind of agent (哪个部门); none for a list."""
+    date (什么时候), a place (设在哪里), a kind of agent (哪个部门) or a sanction (受到什么处罚); none for a list."""
     if question.answer_type == "list":
         return []
-    shaped = ("time", "date", "place", "who")
+    shaped = ("time", "date", "place", "who") + (("penalty",) if question.answer_type == "penalty" else ())
     typed = [n for n in shaped if n in question.wants and question.given_pattern(n) is not None]
     return figure_question(question) + typed
 
@@ -229,6 +233,10 @@ def figure_elsewhere(question: Question, units: list[Any], near_chars: int, min_
     no provisions to tell apart, and a report's paragraphs often split a fact from its figure (「纳入
     “千县工程”的44家医院领导」 and 「首批44家县级医院纳入…」), so it is never judged here."""
     if not typed_question(question) or not units:
+        return False
+    if question.answer_type == "penalty" and question.rewritten:
+        # 「如果真的卖了，要受到什么处罚？」 after a question on the duty: the words borrowed from the earlier question
+        # are the duty's, whose provision is never the one holding the sanction (法律责任)
         return False
     best = units[0]
     top = max(units, key=lambda c: c.situation)

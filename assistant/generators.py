@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from assistant.evidence import INJECTION, figure_distance, gives_figure, soft_hits, term_hits
-from assistant.question import FIGURE_TYPES, Question, Term, arabic_numerals
+from assistant.question import FIGURE_TYPES, INLINE_LIST, Question, Term, arabic_numerals
 from ingest.documents import Chunk
 from ingest.lexical import ChineseTokenizer, normalize
 from ingest.requirements import extract as extract_requirements
@@ -141,7 +141,7 @@ class ExtractiveGenerator:
             )
             enumeration = c.unit.kind == "enumeration"
             if question.answer_type == "list":
-                if enumeration or _INLINE_LIST.search(c.text):
+                if enumeration or INLINE_LIST.search(c.text):
                     c.score += cfg.enumeration_bonus
                 elif c.text.count("、") >= 2:
                     c.score += cfg.enumeration_bonus / 2
@@ -164,7 +164,11 @@ class ExtractiveGenerator:
                 shape = question.given_pattern("list")
                 if shape is not None and not shape.search(c.text):
                     c.score *= cfg.missing_shape_factor  # 具体是哪几家 is not answered by 其中9家…
-            for name in ("number", "duration", "share", "time", "date", "place"):
+            # a sanction is the answer's shape only when it is what is asked (有哪些行为会受到处罚 asks for the offences)
+            shaped = ("number", "duration", "share", "time", "date", "place")
+            if question.answer_type == "penalty":
+                shaped += ("penalty",)
+            for name in shaped:
                 if name in question.wants:
                     shape = question.given_pattern(name)
                     if not gives_figure(question, folded, name, cfg.count_max_distance, c.text):
@@ -248,8 +252,6 @@ class ExtractiveGenerator:
         return [f[3] for f in sorted(chosen, key=lambda f: (f[1], f[2]))]
 
 
-# A list given inline: 「甲类传染病是指：鼠疫、霍乱。」「…包括A、B」.
-_INLINE_LIST = re.compile(r"(是指|包括|分为|[：:])[^。；;]*、")
 _ARTICLE_NO = re.compile(r"^第[一二三四五六七八九十百零〇\d]+条(?:之[一二三四五六七八九十]+)?\s*")
 
 

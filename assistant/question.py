@@ -56,7 +56,8 @@ _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffa-z0-9.%]+")
 # are counted in 名, 人 and 位 alike).
 _PEOPLE = "名|人|位"
 UNIT_ALIASES = {"天": "天|日", "日": "日|天", "个月": "个?月", "月": "个?月", "小时": "小时|时", "周": "周|星期",
-                "元": "元", "平方米": "平方米|平米|亩", "摄氏度": "摄氏度|℃|度", "名": _PEOPLE, "人": _PEOPLE, "位": _PEOPLE}
+                "元": "元", "平方米": "平方米|平米|亩", "摄氏度": "摄氏度|℃|度", "名": _PEOPLE, "人": _PEOPLE, "位": _PEOPLE,
+                "公斤": "公斤|千克|kg", "千克": "千克|公斤|kg", "米": "(?<![平立]方)米"}
 
 # A figure asked without its unit whose kind names the unit: a fee or a fine is given in 元, an area
 # in 平方米, a temperature in 摄氏度 (「报名费是多少」 is not answered by 为期两天).
@@ -79,12 +80,13 @@ ASKING = re.compile(
     r"|(?:有|是)?(?:什么|哪些|哪个|哪一|哪几|哪里|哪年|哪)|是否|吗|呢|[?？。!！]"
 )
 # Measure words and time units a count or a period is given in.
-UNITS = "家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套倍辆例剂"
+UNITS = "家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套倍辆例剂米克升吨秒"
 # ...of them, those that count things (家 hospitals, 名 people, 项 items), not amounts (元, 倍) or time (日, 年)
 THING_UNITS = frozenset("家个位名项所张床种类条门批部篇份台套辆例剂人场届")
 _CN_DIGITS = "一二三四五六七八九十百千万两"
 # Units spelled with more than one character come first (几小时 asks in 小时, not 小).
-MULTI_UNITS = "小时|工作日|个工作日|平方米|立方米|摄氏度|公里|万元|元钱|周岁|个月"
+# Physical measures (分钟, 公斤, 毫升, 米) are units too: 多少米 is not answered by 第二十四条's 24.
+MULTI_UNITS = "小时|工作日|个工作日|平方米|立方米|摄氏度|公里|万元|元钱|周岁|个月|分钟|公斤|千克|毫升|千米|厘米|毫米"
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,15 @@ class AnswerType:
     given: re.Pattern[str] | None  # text that can answer it (None: any)
 
 
+# Venues: where in a city an event was held (哪家酒店, 哪个会场) is not the city (「…在南宁举行」).
+VENUES = "酒店|宾馆|饭店|会场|场馆|礼堂|会议中心|会展中心|大厦"
 # Who is asked as a kind of agent (哪个部门, 哪些单位): the answer names one of that kind. A 部门 may be named as
 # a government or an organ (县级以上人民政府卫生健康主管部门, 公安机关, 国务院); a 单位 as an 机构, an enterprise…
-AGENT_ASKED = re.compile(r"(?:哪个|哪些|哪一级|哪级|哪一个|什么)(部门|机关|单位|机构|组织)")
+AGENT_ASKED = re.compile(r"(?:哪个|哪些|哪家|哪一级|哪级|哪一个|什么)(部门|机关|单位|机构|组织)")
+# 哪家 asks which one by name (哪家单位, 哪家机构). An agent a text names only as the one another designates
+# (「应当经国务院药品监督管理部门指定的批签发机构…」) is not named: the phrase, designator and all, is no answer.
+NAMED_AGENT_ASKED = re.compile(r"哪家")
+DESIGNATED = re.compile(r"[\u4e00-\u9fff]{0,24}(?:指定|确定)的[\u4e00-\u9fff]{0,10}?(?:部门|机关|单位|机构|组织|医院|中心)")
 AGENT_GIVEN = {
     "部门": "部门|机关|人民政府|国务院|委员会|人民法院",
     "机关": "机关|部门|人民政府|国务院|人民法院",
@@ -113,7 +121,13 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
                re.compile(r"是指|指的是|所称|包括")),
     AnswerType("list", re.compile(r"(哪些|哪几|哪[二三四五六七八九十两\d]+[个种类项大方条家级部]|有哪|包括什么|包括哪|分别|几个方面|几项|列举|什么议题|什么条件|哪几个|什么情形|什么职责|什么措施|什么要求)"),
                re.compile(r"[、；;]|：|:")),  # items joined by 、 or ；, or announced by a colon
-    AnswerType("duration", re.compile(r"(多长时间|多久|多少天|几天|几日|多少日|持续|为期|历时|多长|期限|几个月|多少个月|几年内|多少年|几小时|多少小时|几个工作日|多少个工作日)"),
+    # what befalls an offence (受到什么处罚, 承担什么法律责任): a 法律责任 provision's sanction, not the duty it enforces
+    # (after list: 「有哪些行为会受到处罚」 asks for the offences, listed)
+    AnswerType("penalty", re.compile(r"((什么|哪些|何种|哪种|怎样的?)(?:行政)?(处罚|法律责任|处分)|(如何|怎么|怎样)(处罚|罚)|"
+                                     r"受到.{0,4}处罚|承担(什么|哪些|何种)(?:法律)?责任)"),
+               re.compile(r"罚款|罚金|警告|责令|吊销|没收|撤销|取缔|停业|停产|处分|拘留|通报批评|处罚|"
+                          r"追究[^。；;]{0,8}责任|承担[^。；;]{0,10}责任")),
+    AnswerType("duration", re.compile(r"(多长时间|多久|多少天|几天|几日|多少日|持续|为期|历时|多长|期限|几个月|多少个月|几年内|多少年|几小时|多少小时|几分钟|多少分钟|几个工作日|多少个工作日)"),
                re.compile(r"(\d+|[一二三四五六七八九十两半几数]+)\s*(个)?\s*(天|日|小时|周|星期|个月|月|年|分钟|工作日)|为期|历时")),
     AnswerType("share", re.compile(r"(比例|比重|百分之|占比|百分比|多大比|[^效]率)"),
                # 5%, 百分之五点五, 三分之一 (which cn2an writes 1/3), 五成
@@ -128,18 +142,21 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
                re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日|"
                           r"\d+\s*个?\s*(?:工作日|日|天|月|年|小时)\s*(?:内|前|后|以内|以前)|之日起|届满")),
     AnswerType("who", re.compile(rf"(谁|哪位|哪家|由谁|主办|承办|牵头|主持|负责)|{AGENT_ASKED.pattern}"), None),
-    AnswerType("place", re.compile(r"(哪里|在哪(?![些个种类])|何地|地点|什么(?:位置|地方|地点)|哪个(?:城市|省|市|县|地方|位置))"),
+    AnswerType("place", re.compile(rf"(哪里|在哪(?![些个种类])|何地|地点|什么(?:位置|地方|地点)|哪个(?:城市|省|市|县|地方|位置)|"
+                                   rf"哪[家个所](?:具体的?)?(?:{VENUES}))"),
                re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)|设[在于]|设置在|位于")),
 )
 # A question that asks where a thing is (位于哪个城市, 设在什么位置) is answered by where it is, never by where an
 # event was held (「…研修班在南宁举行」 says nothing of where a hospital it invited lies).
 LOCATION_ASKED = re.compile(r"位于|坐落|设[在于]|设置在|地址|什么位置")
 LOCATION_GIVEN = re.compile(r"设[在于]|设置在|位于|坐落|地址|地处")
+VENUE_ASKED = re.compile(rf"哪[家个所](?:具体的?)?(?:{VENUES})")
+VENUE_GIVEN = re.compile(VENUES)
 # The prefix of a deputy's title (副主任, 副院长): another office than the title without it. jieba splits it off.
 DEPUTY = "副"
 # Parts of a day or a year exclude each other: what 23日上午 says is not what 23日下午 asks about.
 TIME_PARTS: tuple[tuple[str, ...], ...] = (("凌晨", "上午", "中午", "下午", "晚上"), ("上半年", "下半年"))
-_ROLE_ASKED = re.compile(r"([\u4e00-\u9fff]{2,12})(?:是|为)(?:谁|哪位)")
+_ROLE_ASKED = re.compile(r"([\u4e00-\u9fff]{2,12})(?:(?:是|为)(?:谁|哪位)|由谁(?:担任|出任))")
 _ASKED_UNIT = re.compile(rf"(?:几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
 # The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
 _FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
@@ -150,6 +167,8 @@ _STATED_FIGURE = re.compile(rf"(?<![第\d.])\d[\d,.]*\s*(?:%|％|‰|个?(?:{MUL
 _CONDITION = re.compile(r"([^，,。；;？?]+?)的[，,]")
 # A period asked as the deadline of what follows it: 在多少日内提起诉讼, 几个工作日前报告.
 _DEADLINE = re.compile(rf"(?:多少|几)个?(?:{MULTI_UNITS}|[年月日天周])(?:以?内|之内|前|以前)")
+# A list given inline: 「甲类传染病是指：鼠疫、霍乱。」「…包括A、B」.
+INLINE_LIST = re.compile(r"(是指|包括|分为|[：:])[^。；;]*、")
 # A manager's checklist question: what must be done (有哪些要求, 应当做什么, 有什么义务). Answered with the
 # requirement statements the checklist extracts (ingest/requirements.py) from the retrieved provisions.
 REQUIREMENTS_ASKED = re.compile(
@@ -259,7 +278,7 @@ class Question:
     normalized: str
     standalone: str  # what is retrieved and answered: the rewrite of a follow-up, else `normalized`
     rewritten: str | None  # the rewrite, when the question leaned on the conversation
-    answer_type: str  # definition | list | duration | share | number | time | date | who | place | fact
+    answer_type: str  # definition | list | penalty | duration | share | number | time | date | who | place | fact
     wants: frozenset[str]  # every answer type cued (多长时间 is also a number)
     terms: list[Term]
     subject: str | None  # the main thing asked about (longest specific noun)
@@ -304,6 +323,8 @@ class Question:
             return re.compile(rf"(?<!{DEPUTY}){re.escape(self.role)}")
         if name == "who":
             return re.compile(AGENT_GIVEN[self.agent]) if self.agent else None
+        if name == "place" and VENUE_ASKED.search(self.standalone):
+            return VENUE_GIVEN
         if name == "place" and LOCATION_ASKED.search(self.standalone):
             return LOCATION_GIVEN
         for t in ANSWER_TYPES:

@@ -375,3 +375,53 @@ def test_a_figure_each_named_subject_gets_does_not_answer_an_unnamed_one(shipped
     assert _gives(shipped_assistant, "尚无集中处置设施的县级市，应当在几年内建成集中处置设施？", provision)
     assert shipped_assistant.ask("按医疗废物管理条例，尚无医疗废物集中处置设施的县（旗），应当在几年内建成集中处置设施？").refused
     assert _answers(shipped_assistant, "按医疗废物管理条例，尚无集中处置设施的县级市，应当在多长时间内建成医疗废物集中处置设施？", "2年")
+
+
+def test_a_physical_measure_is_the_asked_unit(shipped_assistant: Assistant):
+    distance = "医疗废物集中处置单位的贮存、处置设施，与居民居住区之间的安全防护距离至少要多少米？"
+    assert shipped_assistant.analyze(distance).unit == "米"
+    # 第二十四条 reads 第24条 once numerals are digits: a number, but none in 米
+    assert not _gives(shipped_assistant, distance, "第二十四条 医疗废物集中处置单位的贮存、处置设施，应当与工厂、企业等工作场所有适当的安全防护距离。")
+    assert _gives(shipped_assistant, distance, "贮存设施与居民居住区的距离不少于500米。")
+    assert not _gives(shipped_assistant, distance, "仓库面积不少于500平方米。")
+    assert shipped_assistant.ask(distance).refused
+    minutes = "按照《北京市院前医疗急救服务条例》，急救人员接到派车电话后，规定必须在几分钟内出车？"
+    assert shipped_assistant.analyze(minutes).answer_type == "duration"
+    assert shipped_assistant.ask(minutes).refused  # 「在规定时间内出车」 gives no minutes
+
+
+def test_a_penalty_question_needs_a_sanction(shipped_assistant: Assistant):
+    question = "综合性医院未按规定开设精神科门诊或者心理治疗门诊的，要受到什么处罚？"
+    assert shipped_assistant.analyze(question).answer_type == "penalty"
+    duty = "第六十五条 综合性医疗机构应当按照国务院卫生行政部门的规定开设精神科门诊或者心理治疗门诊。"
+    assert not _gives_typed(shipped_assistant, question, duty)
+    assert _gives_typed(shipped_assistant, question, "由县级以上人民政府卫生行政部门责令改正，给予警告。")
+    assert shipped_assistant.ask(question).refused
+    assert _answers(shipped_assistant, "在北京，非法安装警报器、标志灯具的，会受到什么处罚？", "罚款")
+    # a follow-up on the duty: its sanction sits in another provision (法律责任), and still answers
+    answer = shipped_assistant.ask("如果真的卖了，要受到什么处罚？", ["血站或者医院能不能把无偿献血的血液卖给别人？"])
+    assert not answer.refused and "十万元以下" in answer.answer
+
+
+def test_which_one_by_name_is_not_answered_by_a_designation(shipped_assistant: Assistant):
+    question = "国务院药品监督管理部门指定的疫苗批签发机构具体是哪家单位？"
+    designated = "每批疫苗销售前或者进口时，应当经国务院药品监督管理部门指定的批签发机构按照相关技术要求进行审核、检验。"
+    assert not _gives_typed(shipped_assistant, question, designated)
+    assert _gives_typed(shipped_assistant, question, "疫苗批签发机构为中国食品药品检定研究院等单位。")
+    assert shipped_assistant.ask(question).refused
+    # 哪个机构 asks for a kind of agent: the designation names it
+    assert _gives_typed(shipped_assistant, "疫苗进口时由哪个机构进行审核、检验？", designated)
+
+
+def test_a_venue_is_not_the_city(shipped_assistant: Assistant):
+    question = "县域医院综合能力提升项目医学专科交流会（广西站）是在南宁的哪家酒店或会场召开的？"
+    assert not _gives_typed(shipped_assistant, question, "交流会(广西站)在南宁顺利召开。")
+    assert _gives_typed(shipped_assistant, question, "交流会(广西站)在南宁饭店会议中心召开。")
+    assert shipped_assistant.ask(question).refused
+
+
+def test_who_holds_an_office_needs_the_office(shipped_assistant: Assistant):
+    question = "宁波市医疗纠纷人民调解委员会的主任由谁担任？"
+    assert shipped_assistant.analyze(question).role == "主任"
+    assert not _gives_typed(shipped_assistant, question, "司法行政部门会同卫生等有关部门指导社会团体设立医疗纠纷人民调解委员会。")
+    assert _gives_typed(shipped_assistant, question, "调解委员会主任由市司法局推荐的人员担任。")

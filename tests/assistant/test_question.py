@@ -259,3 +259,8 @@ def test_a_deputy_s_title_is_one_word(analyzer: QuestionAnalyzer):
     assert analyzer.analyze("调解委员会设几名主任？").measured.text == "主任"
     assert analyzer.analyze("县域学习平台的副主任是谁？").role == "副主任"
     assert analyzer.analyze("县域学习平台的主任是谁？").role == "主任"
+
+
+
+def test_who_holds_an_office_is_asked_with_you_shei_danren(analyzer: QuestionAnalyzer):
+    assert analyzer.analyze("调解委员会的主任由谁担任？").role == "主任"

@@ -26,9 +26,9 @@ CORPUS = REPO / "corpus"
 MIN_HIT_AT_5 = 0.93  # measured 0.957 (llamaindex_default 0.904)
 MIN_KEY_FACT_RECALL = 0.785  # measured 0.801 (llamaindex_default 0.778)
 MIN_LIST_KEY_FACT_RECALL = 0.88  # measured 0.929 on the 28 list questions (llamaindex_default 0.839)
-MIN_REFUSAL_ACCURACY = 0.89  # measured 0.911 (llamaindex_default 0.839: it never refuses)
+MIN_REFUSAL_ACCURACY = 0.9  # measured 0.920 (llamaindex_default 0.839: it never refuses)
 MAX_FALSE_REFUSAL_RATE = 0.055  # measured 0.043 (4 of 94 answerable questions refused; 5 would still pass)
-MIN_UNANSWERABLE_REFUSED = 0.6  # measured 0.667 (12 of the 18 unanswerable questions refused; llamaindex_default 0)
+MIN_UNANSWERABLE_REFUSED = 0.66  # measured 0.722 (13 of the 18 unanswerable questions refused; llamaindex_default 0)
 MAX_MEDIAN_ANSWER_CHARS = 250  # measured 153 (llamaindex_default ~1,350 mean)
 
 
