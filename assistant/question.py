@@ -100,6 +100,8 @@ class AnswerType:
 
 # Venues: where in a city an event was held (哪家酒店, 哪个会场) is not the city (「…在南宁举行」).
 VENUES = "酒店|宾馆|饭店|会场|场馆|礼堂|会议中心|会展中心|大厦"
+VENUE_ASKED = re.compile(rf"哪[家个所](?:具体的?)?(?:{VENUES})")
+VENUE_GIVEN = re.compile(VENUES)
 # Who is asked as a kind of agent (哪个部门, 哪些单位): the answer names one of that kind. A 部门 may be named as
 # a government or an organ (县级以上人民政府卫生健康主管部门, 公安机关, 国务院); a 单位 as an 机构, an enterprise…
 AGENT_ASKED = re.compile(r"(?:哪个|哪些|哪家|哪一级|哪级|哪一个|什么)(部门|机关|单位|机构|组织)")
@@ -143,15 +145,13 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
                           r"\d+\s*个?\s*(?:工作日|日|天|月|年|小时)\s*(?:内|前|后|以内|以前)|之日起|届满")),
     AnswerType("who", re.compile(rf"(谁|哪位|哪家|由谁|主办|承办|牵头|主持|负责)|{AGENT_ASKED.pattern}"), None),
     AnswerType("place", re.compile(rf"(哪里|在哪(?![些个种类])|何地|地点|什么(?:位置|地方|地点)|哪个(?:城市|省|市|县|地方|位置)|"
-                                   rf"哪[家个所](?:具体的?)?(?:{VENUES}))"),
+                                   rf"{VENUE_ASKED.pattern})"),
                re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)|设[在于]|设置在|位于")),
 )
 # A question that asks where a thing is (位于哪个城市, 设在什么位置) is answered by where it is, never by where an
 # event was held (「…研修班在南宁举行」 says nothing of where a hospital it invited lies).
 LOCATION_ASKED = re.compile(r"位于|坐落|设[在于]|设置在|地址|什么位置")
 LOCATION_GIVEN = re.compile(r"设[在于]|设置在|位于|坐落|地址|地处")
-VENUE_ASKED = re.compile(rf"哪[家个所](?:具体的?)?(?:{VENUES})")
-VENUE_GIVEN = re.compile(VENUES)
 # The prefix of a deputy's title (副主任, 副院长): another office than the title without it. jieba splits it off.
 DEPUTY = "副"
 # Parts of a day or a year exclude each other: what 23日上午 says is not what 23日下午 asks about.
