@@ -236,6 +236,18 @@ class AnswerSettings(BaseModel):
         "「可以设副主任若干人」, 「定期…检测」): the figure then belongs to another offence or record. 0 turns the "
         "cross-provision check off.",
     )
+    delegated_sets: bool = Field(
+        True, description="With grounded_figures: refuse a list question (哪些, 包括什么) when no unit the answer "
+        "would quote lists anything and a quoted provision only delegates the asked set (「具体目录由…制定」, "
+        "「种类由…拟订」): the documents name who fixes the items, not the items (evidence.set_left_open).",
+    )
+    yes_no_max_gain: float = Field(
+        0.005, ge=0, le=2, description="Refuse a yes/no question (能否, 是否, 可以…吗) when dropping its action (the words "
+        "after the cue) makes the best unit's passage more similar to it (e5 cosine) by more than this: the provision "
+        "is about the party and topic, not the asked action (「不得…向受试者收取…费用」 for 能否发放交通补贴). A provision "
+        "that rules on the action in other words (通讯 for 打电话) stays as close or closer (dev: answerable at most "
+        "+0.004 but for one, unanswerable +0.005 to +0.028). Not applied to a question asking two things. 2 turns it off.",
+    )
     qualifier_min_match: float = Field(
         0.7, ge=0, le=1, description="How well a qualifier must match in a quoted unit's 款 and header (1 exact, 0.7 "
         "a Cilin synonym, below that a share of its character bigrams) for grounded_figures.",

@@ -20,6 +20,8 @@ from assistant.evidence import (
     gives_asked_figure,
     names_asked_subject,
     other_time_part,
+    set_left_open,
+    without_action,
     without_unknown_words,
 )
 from assistant.generators import (
@@ -101,6 +103,11 @@ class Evidence:
     unknown_word_gain: float = 0.0
     # a count of things (几家, 多少名): a quoted unit's passage names what is counted (answer.subject_min_match)
     counted_named: bool = True
+    # a list question: the provisions that would answer do not only delegate the set (evidence.set_left_open)
+    set_given: bool = True
+    # a yes/no question: how much more similar the best unit's passage is to it without its action
+    # (evidence.without_action; 0 when it is not a yes/no question)
+    action_gain: float = 0.0
 
     @property
     def unit_score(self) -> float:
@@ -114,10 +121,12 @@ class Evidence:
         of its words in the documents: a paraphrase) cannot show the unit by word match, so below
         `paraphrase_coverage_below` coverage decides (and the answer quotes whole provisions, see
         `ExtractiveGenerator.select`)."""
-        if self.coverage < cfg.min_coverage or not self.subject_named:
+        if self.coverage < cfg.min_coverage or not self.subject_named or not self.set_given:
             return False
         if cfg.unknown_word_check and self.unknown_word_gain > cfg.unknown_word_max_gain:
             return False  # the passage answers the rest of the question, not about a word no document uses
+        if self.action_gain > cfg.yes_no_max_gain:
+            return False  # the provision is about the party and topic, not the asked action
         if self.coverage < cfg.paraphrase_coverage_below:
             return True  # a paraphrase: its answer quotes whole provisions, whose figures need not be the asked one's
         # the question is in the documents' words: the unit must give its figure (of what it counts, 其中9家…
@@ -318,7 +327,7 @@ class Assistant:
         unknown = q.measured is not None and q.measured.df == 0
         share = coverage(q.terms, texts)
         cfg = self.settings.answer
-        figure = subject = counted = True
+        figure = subject = counted = listed = True
         if cfg.grounded_figures and units:
             quoted = extractive.select(q, passages, units)
             provisions = [c.text for c in quoted if c.unit.kind == "provision"]
@@ -331,17 +340,24 @@ class Assistant:
             contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
+            listed = not (cfg.delegated_sets and set_left_open(q, quoted))
         # a paraphrase is mostly words no document uses: the check is for a question in the documents' words
         in_words = share >= cfg.paraphrase_coverage_below
         gain = self._unknown_word_gain(q, units[0].passage.chunk, query_vector) if units and in_words else 0.0
-        return Evidence(share, units, unknown, figure, subject, gain, counted)
+        shortened = without_action(q)  # a yes/no question without its action: is the passage about the action?
+        action = self._gain(q, units[0].passage.chunk, [shortened], query_vector) if units and shortened else 0.0
+        return Evidence(share, units, unknown, figure, subject, gain, counted, listed, action)
 
     def _unknown_word_gain(self, q: Question, chunk: Chunk, query_vector: np.ndarray | None) -> float:
         """How much closer (cosine) the chunk's stored embedding is to the question without one of the
         words no document uses than to the whole question (0 when it has no such word)."""
         if not self.settings.answer.unknown_word_check:
             return 0.0
-        variants = without_unknown_words(q, f"{chunk.header}\n{chunk.text}")
+        return self._gain(q, chunk, without_unknown_words(q, f"{chunk.header}\n{chunk.text}"), query_vector)
+
+    def _gain(self, q: Question, chunk: Chunk, variants: list[str], query_vector: np.ndarray | None) -> float:
+        """How much closer (cosine) the chunk's stored embedding is to the closest of the shortened questions
+        `variants` than to the whole question (0 without variants): the chunk is about what is left."""
         if not variants:
             return 0.0
         embedder = self.kb.embedder

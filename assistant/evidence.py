@@ -16,7 +16,8 @@ import re
 from typing import Any
 
 from assistant.question import (
-    DEPUTY, DESIGNATED, NAMED_AGENT_ASKED, TIME_PARTS, UNITS, Question, Term, arabic_numerals,
+    COORDINATION, DELEGATION, DEPUTY, DESIGNATED, INLINE_LIST, NAMED_AGENT_ASKED, TIME_PARTS, UNITS, Question, Term,
+    arabic_numerals,
 )
 from ingest.lexical import normalize
 
@@ -265,6 +266,45 @@ def names_asked_subject(question: Question, contexts: list[str], qualifier_min: 
         return True
     found = soft_hits(list(question.qualifiers), "\n".join(contexts))
     return all(found.get(t.text, 0.0) >= qualifier_min for t in question.qualifiers)
+
+
+def set_left_open(question: Question, quoted: list[Any]) -> bool:
+    """Whether a list is asked and the provisions that would answer only say who fixes the set.
+
+    A law often delegates an enumeration (「具体目录由…制定」「国家免疫规划疫苗种类由…拟订」「范围由…规定」):
+    the provision is about the asked set, so it is retrieved and scores well, yet it holds no item.
+    When no quoted unit lists anything and a delegation clause in a quoted provision is about one of
+    the question's words (its subject, before 由), the documents do not hold the items."""
+    if not question.asks_items or not quoted:
+        return False
+    noun = question.item_noun
+    # items named in a coordination (起付标准、支付比例和支付限额 for 哪些标准) are the answer
+    named = re.compile(rf"{re.escape(noun)}[、和及]|、[^、，,。；;]{{0,8}}{re.escape(noun)}") if noun else None
+    if any(
+        c.unit.kind == "enumeration" or INLINE_LIST.search(c.text) or COORDINATION.search(c.text)
+        or (named and named.search(c.text))
+        for c in quoted
+    ):
+        return False
+    for c in quoted:
+        text = c.text
+        for m in DELEGATION.finditer(text):
+            start = max(text.rfind(ch, 0, m.start()) for ch in "。；;\n") + 1
+            if term_hits(question.terms, text[start:m.start()]):
+                return True
+    return False
+
+
+def without_action(question: Question) -> str | None:
+    """A yes/no question without its action (能否为患者开展静脉输液 → 备案开业的中医诊所), for the encoder to tell
+    whether the passage is about the action or only about the rest (`answer.yes_no_max_gain`). None when there
+    is no action, or two things are asked (the passages are chosen for the other one too)."""
+    if not question.yes_no_action or question.several:
+        return None
+    text = normalize(question.standalone)
+    for t in question.yes_no_action:
+        text = text.replace(t.text, "")
+    return text
 
 
 def other_time_part(question: Question, contexts: list[str]) -> bool:

@@ -169,6 +169,19 @@ _CONDITION = re.compile(r"([^，,。；;？?]+?)的[，,]")
 _DEADLINE = re.compile(rf"(?:多少|几)个?(?:{MULTI_UNITS}|[年月日天周])(?:以?内|之内|前|以前)")
 # A list given inline: 「甲类传染病是指：鼠疫、霍乱。」「…包括A、B」.
 INLINE_LIST = re.compile(r"(是指|包括|分为|[：:])[^。；;]*、")
+# A yes/no question: whether an action is allowed or required (能否开展静脉输液, 需要事先报批吗). What follows the
+# cue in its clause is the action; a provision answers only if it speaks of that action (可以/不得/应当 + it).
+YES_NO_ASKED = re.compile(
+    r"能否|是否|可否|能不能|可不可以|要不要|需不需要|会不会|有没有|算不算|"
+    r"(?:可以|需要|必须|应当|还能|能|会|要|得)(?=[^，,。；;？?]*吗)"
+)
+# Three or more items listed inside a sentence (「研制方法、质量指标、药理及毒理试验结果等」): the middle items,
+# whole between two 、, are words (急、危、重 are one-character qualifiers, not a list).
+COORDINATION = re.compile(r"、[^、，,。；;：:\s]{2,}、")
+# A set the provision leaves to another rule: 「具体目录由国务院中医药主管部门会同…制定」「范围由省医疗保障主管部门
+# 规定」 names who fixes the items (a law's delegation clause), not the items.
+# The verb closes the clause (…制定。 …拟订，报… …制定、调整并公布): 「由县级人民政府按照规定予以补贴」 delegates nothing.
+DELEGATION = re.compile(r"由[^。；;，,\n]{2,40}?(?:制定|规定|拟订|确定|提出|公布|发布)(?=[。；;，,、并后\n]|$)")
 # A manager's checklist question: what must be done (有哪些要求, 应当做什么, 有什么义务). Answered with the
 # requirement statements the checklist extracts (ingest/requirements.py) from the retrieved provisions.
 REQUIREMENTS_ASKED = re.compile(
@@ -305,6 +318,27 @@ class Question:
     role: str | None = None
     # the parts of a day or year the question is about (23日下午 → 下午), see TIME_PARTS
     parts: tuple[str, ...] = ()
+    # a yes/no question's action: its terms after the cue, in its clause (能否为患者开展静脉输液 → 患者, 开展, 静脉, 输液)
+    yes_no_action: tuple[Term, ...] = ()
+
+    @property
+    def asks_items(self) -> bool:
+        """The members of a set are asked (哪些, 包括什么), not only one fact each of several things (分别)."""
+        cue = next(t.asked for t in ANSWER_TYPES if t.name == "list")
+        return self.answer_type == "list" and any(m.group(0) != "分别" for m in cue.finditer(self.standalone))
+
+    @property
+    def item_noun(self) -> str | None:
+        """What a list question's items are (哪些具体品种 → 品种, 按照哪些标准 → 标准): the term after the cue."""
+        if not self.asks_items:
+            return None
+        cue = next(t.asked for t in ANSWER_TYPES if t.name == "list")
+        for m in cue.finditer(self.standalone):
+            rest = re.sub(r"^些?(?:具体)?", "", self.standalone[m.end():])  # 包括哪|些具体品种
+            for t in self.terms:
+                if rest.startswith(t.text):
+                    return t.text
+        return None
 
     @property
     def counts_things(self) -> bool:
@@ -415,6 +449,7 @@ class QuestionAnalyzer:
             asks_requirements=bool(REQUIREMENTS_ASKED.search(standalone)),
             agent=agent.group(1) if agent else None,
             action=self.deadline_action(standalone, terms),
+            yes_no_action=self.asked_action(normalized, terms),  # a follow-up's own words, not the borrowed ones
             stated=tuple(m.group() for m in _STATED_FIGURE.finditer(arabic_numerals(standalone))),
             party=self.condition_party(standalone, terms) if figure else None,
             role=self.asked_role(standalone) if "who" in wants else None,
@@ -561,6 +596,16 @@ class QuestionAnalyzer:
             return ()
         rest = normalize(_CLAUSE.split(question[match.end():], maxsplit=1)[0])
         return tuple(sorted((t for t in terms if t.text in rest), key=lambda t: rest.find(t.text)))
+
+    @staticmethod
+    def asked_action(question: str, terms: list[Term]) -> tuple[Term, ...]:
+        """The terms of the action a yes/no question asks about: the rest of its clause after the cue
+        (是否必须事先办理异地就医备案手续 → 事先, 办理, 异地, 就医, 备案, 手续)."""
+        found: list[Term] = []
+        for match in YES_NO_ASKED.finditer(question):
+            rest = normalize(_CLAUSE.split(question[match.end():], maxsplit=1)[0])
+            found += [t for t in terms if t.text in rest and t not in found]
+        return tuple(found)
 
     def qualifiers(self, question: str, measured: Term, terms: list[Term]) -> tuple[Term, ...]:
         """The nouns right before the measured noun, through one 的 (药品经营许可证的有效期 → 药品, 经营,

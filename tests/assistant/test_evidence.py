@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,8 @@ from assistant.evidence import (
     figure_elsewhere,
     gives_asked_figure,
     names_asked_subject,
+    set_left_open,
+    without_action,
     without_unknown_words,
 )
 from assistant.generators import Passage
@@ -425,3 +428,56 @@ def test_who_holds_an_office_needs_the_office(shipped_assistant: Assistant):
     assert shipped_assistant.analyze(question).role == "主任"
     assert not _gives_typed(shipped_assistant, question, "司法行政部门会同卫生等有关部门指导社会团体设立医疗纠纷人民调解委员会。")
     assert _gives_typed(shipped_assistant, question, "调解委员会主任由市司法局推荐的人员担任。")
+
+
+def _quoted(*texts: str, kind: str = "sentence") -> list[SimpleNamespace]:
+    """Quoted units as the gate sees them: each with its text and structural kind."""
+    return [SimpleNamespace(text=t, unit=SimpleNamespace(kind=kind)) for t in texts]
+
+
+def test_a_set_the_law_only_delegates_is_not_listed(shipped_assistant: Assistant):
+    question = shipped_assistant.analyze("一次性使用的医疗器械目录包括哪些产品？")
+    assert question.asks_items
+    delegation = "一次性使用的医疗器械目录由国务院药品监督管理部门会同国务院卫生主管部门制定、调整并公布。"
+    assert set_left_open(question, _quoted(delegation))
+    # a delegation about something else (具体办法), or one stated beside the items, leaves the list given
+    assert not set_left_open(question, _quoted("具体管理办法由国务院药品监督管理部门制定。"))
+    assert not set_left_open(question, _quoted(delegation, "（一）注射器；", kind="enumeration"))
+    assert not set_left_open(question, _quoted(delegation + "目录包括注射器、输液器、采血针等产品。"))
+    # 「由县级人民政府按照规定予以补贴」 delegates nothing: the verb does not close the clause
+    assert not set_left_open(question, _quoted("一次性使用的医疗器械的费用由县级人民政府按照规定予以补贴。"))
+    # end to end, on the shipped documents
+    assert shipped_assistant.ask("职业病危害因素分类目录包括哪些因素？").refused
+    assert not _evidence(shipped_assistant, "精神障碍分类有哪些类别？").set_given
+    assert _answers(shipped_assistant, "哪些药品不得在网络上销售？", "血液制品")
+    assert _answers(shipped_assistant, "血站应当为献血者提供哪些条件？", "便利")
+    assert _answers(shipped_assistant, "甲类传染病有哪些？", "霍乱")
+
+
+def test_items_named_in_a_coordination_answer_the_list(shipped_assistant: Assistant):
+    question = shipped_assistant.analyze("基本医疗保险基金按照哪些标准支付费用？")
+    assert question.item_noun == "标准"
+    unit = "由基本医疗保险基金按照规定的起付标准、支付比例和支付限额予以支付。起付标准由统筹地区人民政府规定。"
+    assert not set_left_open(question, _quoted(unit))
+
+
+def test_a_yes_no_question_needs_a_provision_on_the_asked_action(shipped_assistant: Assistant):
+    question = shipped_assistant.analyze("中医诊所能否为患者开展静脉输液？")
+    assert [t.text for t in question.yes_no_action] == ["患者", "静脉", "输液"]
+    assert without_action(question) == "中医诊所能否为开展?"
+    # the provisions speak of 中医诊所 and 受试者, not of 输液 or 营养费: closer without the action, refused
+    for asked in ("中医诊所能否为患者开展静脉输液？", "医疗机构临床试验时可以给受试者发放营养费吗？"):
+        assert _evidence(shipped_assistant, asked).action_gain > shipped_assistant.settings.answer.yes_no_max_gain
+        assert shipped_assistant.ask(asked).refused
+    # a provision that rules on the action answers, in the law's words or not (通讯 for 打电话)
+    assert _answers(shipped_assistant, "医疗机构能否邮寄医疗废物？", "禁止邮寄医疗废物")
+    assert _answers(shipped_assistant, "血站能否将无偿献血的血液出售给单采血浆站？", "不得")
+    assert _evidence(shipped_assistant, "精神科病房能不能一律不让住院病人打电话、见家属？").action_gain <= 0
+
+
+def test_a_yes_no_action_is_the_user_s_own_words(shipped_assistant: Assistant):
+    # two things asked: the passages answer the other one too, so the action is not weighed
+    assert without_action(shipped_assistant.analyze("疫苗可以在网上销售吗？接种单位可以从疾控机构以外的单位进疫苗吗？")) is None
+    # a follow-up's action is in its own words, not the borrowed earlier question's
+    follow = shipped_assistant.analyze("那如果拒收了，医院要被罚多少钱？", ["院前急救送来的危重患者，医院能拒收吗？"])
+    assert not follow.yes_no_action

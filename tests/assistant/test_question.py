@@ -264,3 +264,10 @@ def test_a_deputy_s_title_is_one_word(analyzer: QuestionAnalyzer):
 
 def test_who_holds_an_office_is_asked_with_you_shei_danren(analyzer: QuestionAnalyzer):
     assert analyzer.analyze("调解委员会的主任由谁担任？").role == "主任"
+
+
+def test_a_list_of_items_is_not_one_fact_each_of_several_things(analyzer: QuestionAnalyzer):
+    assert analyzer.analyze("甲类传染病有哪些？").asks_items
+    assert analyzer.analyze("国家免疫规划疫苗包括哪些具体品种？").item_noun == "品种"
+    several = analyzer.analyze("药物临床试验和医疗器械临床试验的审批分别要多长时间？")
+    assert several.answer_type == "list" and not several.asks_items and several.item_noun is None
