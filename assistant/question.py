@@ -167,6 +167,7 @@ _STATED_FIGURE = re.compile(rf"(?<![第\d.])\d[\d,.]*\s*(?:%|％|‰|个?(?:{MUL
 _CONDITION = re.compile(r"([^，,。；;？?]+?)的[，,]")
 # A period asked as the deadline of what follows it: 在多少日内提起诉讼, 几个工作日前报告.
 _DEADLINE = re.compile(rf"(?:多少|几)个?(?:{MULTI_UNITS}|[年月日天周])(?:以?内|之内|前|以前)")
+_LIST_ASKED = next(t.asked for t in ANSWER_TYPES if t.name == "list")
 # A list given inline: 「甲类传染病是指：鼠疫、霍乱。」「…包括A、B」.
 INLINE_LIST = re.compile(r"(是指|包括|分为|[：:])[^。；;]*、")
 # A yes/no question: whether an action is allowed or required (能否开展静脉输液, 需要事先报批吗). What follows the
@@ -324,16 +325,14 @@ class Question:
     @property
     def asks_items(self) -> bool:
         """The members of a set are asked (哪些, 包括什么), not only one fact each of several things (分别)."""
-        cue = next(t.asked for t in ANSWER_TYPES if t.name == "list")
-        return self.answer_type == "list" and any(m.group(0) != "分别" for m in cue.finditer(self.standalone))
+        return self.answer_type == "list" and any(m.group(0) != "分别" for m in _LIST_ASKED.finditer(self.standalone))
 
     @property
     def item_noun(self) -> str | None:
         """What a list question's items are (哪些具体品种 → 品种, 按照哪些标准 → 标准): the term after the cue."""
         if not self.asks_items:
             return None
-        cue = next(t.asked for t in ANSWER_TYPES if t.name == "list")
-        for m in cue.finditer(self.standalone):
+        for m in _LIST_ASKED.finditer(self.standalone):
             rest = re.sub(r"^些?(?:具体)?", "", self.standalone[m.end():])  # 包括哪|些具体品种
             for t in self.terms:
                 if rest.startswith(t.text):
