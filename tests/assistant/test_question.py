@@ -43,6 +43,8 @@ def test_normalize_question_folds_full_width_and_spaces():
         ("安全监控中心应当设在医院的什么位置？", "place", None),
         ("累计建成了多少个肿瘤防治中心？", "number", "个"),  # a count in 个
         ("课程覆盖了哪几个方面？", "list", None),  # ...but 哪几个方面 asks for the aspects
+        ("指定传染病具体有哪几种？", "list", None),  # 哪几种, 哪几项 ask for the items, not a count in 种
+        ("医院感染管理部门要承担哪几项工作？", "list", None),
     ],
 )
 def test_answer_type_and_unit(analyzer: QuestionAnalyzer, question: str, answer_type: str, unit: str | None):
@@ -271,3 +273,9 @@ def test_a_list_of_items_is_not_one_fact_each_of_several_things(analyzer: Questi
     assert analyzer.analyze("国家免疫规划疫苗包括哪些具体品种？").item_noun == "品种"
     several = analyzer.analyze("药物临床试验和医疗器械临床试验的审批分别要多长时间？")
     assert several.answer_type == "list" and not several.asks_items and several.item_noun is None
+
+
+def test_which_ones_is_not_a_count(analyzer: QuestionAnalyzer):
+    # 哪几种 asks for the items: no figure of 种 is wanted, so a unit without 「N种」 is not marked down
+    assert "number" not in analyzer.analyze("指定传染病具体有哪几种？").wants
+    assert "number" in analyzer.analyze("甲类传染病有几种？").wants
