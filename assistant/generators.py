@@ -21,7 +21,7 @@ from assistant.question import FIGURE_TYPES, INLINE_LIST, Question, Term, arabic
 from ingest.documents import Chunk
 from ingest.lexical import ChineseTokenizer, normalize
 from ingest.requirements import extract as extract_requirements
-from ingest.structure import Unit, answer_units
+from ingest.structure import SELF_REFERENCE_RE, Unit, answer_units
 from settings import AnswerSettings, LlamaCppSettings, OpenAISettings
 
 
@@ -130,8 +130,11 @@ class ExtractiveGenerator:
         # what a figure counts: the measured noun (三级医院 in 三级医院有几家), else the weightiest term
         counted_term = question.measured or (max(terms, key=lambda t: t.weight) if terms else None)
         for c in cands:
-            c.hits = frozenset(term_hits(terms, c.text))
-            lexical = sum(weights[h] * v for h, v in soft_hits(terms, c.text).items()) / total
+            # 本法, 本条例 stand for the act's title: 「本法自…起施行」 is about 药品管理法. (The title's words for every
+            # unit instead: dev-refusal2 key-fact recall 0.797 -> 0.766, answers picked by the title alone)
+            own = c.text + ("\n" + c.passage.chunk.title if SELF_REFERENCE_RE.search(c.text) else "")
+            c.hits = frozenset(term_hits(terms, own))
+            lexical = sum(weights[h] * v for h, v in soft_hits(terms, own).items()) / total
             c.lexical = lexical
             overlap = len(q_bigrams & set(self.tokenizer.bigrams(c.text))) / (len(q_bigrams) or 1)
             prior = 1.0 / (1 + rank[c.passage.n])

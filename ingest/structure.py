@@ -45,6 +45,8 @@ NUMBERED: list[tuple[int, re.Pattern[str]]] = [
 ]
 # A lead that announces a list: 「…下列条件：」「…包括：」「…如下：」; the items follow on their own lines.
 LEAD_END_RE = re.compile(r"[:：]$")
+# A provision naming its own act (本法自2019年12月1日起施行, 本条例所称…): the words of the act's title are its words.
+SELF_REFERENCE_RE = re.compile(r"本(?:法|条例|规定|办法|解释|细则|决定)")
 
 # Front matter of a law as published (adoption, revision, promulgation, effect), and markdown chrome.
 _ADOPTION_RE = re.compile(

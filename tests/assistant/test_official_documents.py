@@ -138,3 +138,18 @@ def test_a_checklist_question_is_answered_with_the_extracted_requirements(offici
         n = int(re.search(r"\[(\d+)\]", line).group(1))
         bare = re.sub(r"\[\d+\]", "", line).rstrip("。；;：:")
         assert any(bare in req.text for req in cited[n]), line
+
+
+@pytest.mark.parametrize(
+    ("question", "date"),
+    [
+        ("北京市院前医疗急救服务条例从哪天开始施行？", "2017年3月1日"),
+        ("传染病防治法自何时起施行？", "2004年12月1日"),
+        ("医疗废物管理条例什么时候开始施行？", "公布之日起施行"),
+    ],
+)
+def test_an_act_s_effective_date_is_its_own_provision(official: Assistant, question: str, date: str):
+    # 「本条例自2017年3月1日起施行」 names its act only as 本条例: the title's words are its words
+    answer = official.ask(question)
+    assert not answer.refused and date in answer.answer
+    assert len(answer.answer) < 60  # the one provision, not whole articles quoted for want of words
