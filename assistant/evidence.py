@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from assistant.question import (
-    COORDINATION, DELEGATION, DEPUTY, DESIGNATED, INLINE_LIST, NAMED_AGENT_ASKED, TIME_PARTS, UNITS, Question, Term,
+    COORDINATION, DELEGATION, DEPUTY, DRAFTING, DESIGNATED, INLINE_LIST, NAMED_AGENT_ASKED, TIME_PARTS, UNITS, Question, Term,
     arabic_numerals,
 )
 from ingest.lexical import normalize
@@ -293,6 +293,8 @@ def set_left_open(question: Question, quoted: list[Any]) -> bool:
             start = max(text.rfind(ch, 0, m.start()) for ch in "。；;\n") + 1
             if term_hits(question.terms, text[start:m.start()]):
                 return True
+        if any(term_hits(question.terms, m.group("object")) for m in DRAFTING.finditer(text)):
+            return True
     return False
 
 

@@ -184,6 +184,8 @@ COORDINATION = re.compile(r"、[^、，,。；;：:\s]{2,}、")
 # 规定」 names who fixes the items (a law's delegation clause), not the items.
 # The verb closes the clause (…制定。 …拟订，报… …制定、调整并公布): 「由县级人民政府按照规定予以补贴」 delegates nothing.
 DELEGATION = re.compile(r"由[^。；;，,\n]{2,40}?(?:制定|规定|拟订|确定|提出|公布|发布)(?=[。；;，,、并后\n]|$)")
+# ...or drafts it (「应当制定、完善急诊分级救治标准」「分级分类制定…药品配置指导目录」): the set is the object.
+DRAFTING = re.compile(r"(?:制定|拟订|编制)(?:、[\u4e00-\u9fff]{2})?(?P<object>[^。；;，,\n]{0,30}?(?:标准|目录|规范|名录|清单))")
 # A manager's checklist question: what must be done (有哪些要求, 应当做什么, 有什么义务). Answered with the
 # requirement statements the checklist extracts (ingest/requirements.py) from the retrieved provisions.
 REQUIREMENTS_ASKED = re.compile(

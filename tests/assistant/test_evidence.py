@@ -446,6 +446,10 @@ def test_a_set_the_law_only_delegates_is_not_listed(shipped_assistant: Assistant
     assert not set_left_open(question, _quoted(delegation + "目录包括注射器、输液器、采血针等产品。"))
     # 「由县级人民政府按照规定予以补贴」 delegates nothing: the verb does not close the clause
     assert not set_left_open(question, _quoted("一次性使用的医疗器械的费用由县级人民政府按照规定予以补贴。"))
+    # a set the provision only says someone will draft (制定…标准) is not listed either
+    grading = shipped_assistant.analyze("急诊分级救治标准把急诊患者分为哪几级？")
+    assert set_left_open(grading, _quoted("市卫生健康行政部门应当制定、完善急诊分级救治标准，明确目标和措施。"))
+    assert not set_left_open(grading, _quoted("急诊患者分为四级：（一）濒危；", kind="enumeration"))
     # end to end, on the shipped documents
     assert shipped_assistant.ask("职业病危害因素分类目录包括哪些因素？").refused
     assert not _evidence(shipped_assistant, "精神障碍分类有哪些类别？").set_given
