@@ -134,8 +134,8 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     AnswerType("share", re.compile(r"(比例|比重|百分之|占比|百分比|多大比|[^效]率)"),
                # 5%, 百分之五点五, 三分之一 (which cn2an writes 1/3), 五成
                re.compile(r"%|％|‰|分之|(?<![\d/])\d{1,2}/\d{1,2}(?![\d/])|[一二三四五六七八九十]成|\d成")),
-    # (哪几种, 哪几项 ask for the items: a list, not a count)
-    AnswerType("number", re.compile(rf"(多少|(?<!哪)几(?:{MULTI_UNITS})|(?<!哪)几[{UNITS}]|数量|人数|规模|多大|多高|不少于|不超过|以上|以下|金额|罚款)"), None),
+    # (哪几种, 哪几项 ask for the items: a list, not a count; 那几种, 这几项 point at things already named)
+    AnswerType("number", re.compile(rf"(多少|(?<![哪那这])几(?:{MULTI_UNITS})|(?<![哪那这])几[{UNITS}]|数量|人数|规模|多大|多高|不少于|不超过|以上|以下|金额|罚款)"), None),
     # a time of day: 几点开幕 is answered by 上午9:00 or 9点30分, never by 三点建议 (a count in 点)
     AnswerType("time", re.compile(r"(几点钟|几点(?=[开召发举结出到起截])|什么时刻|几时几分)"),
                re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|(?:[上下]午|晚上|早上|凌晨|中午)\s*\d{1,2}\s*[点时]|"
@@ -158,7 +158,7 @@ DEPUTY = "副"
 # Parts of a day or a year exclude each other: what 23日上午 says is not what 23日下午 asks about.
 TIME_PARTS: tuple[tuple[str, ...], ...] = (("凌晨", "上午", "中午", "下午", "晚上"), ("上半年", "下半年"))
 _ROLE_ASKED = re.compile(r"([\u4e00-\u9fff]{2,12})(?:(?:是|为)(?:谁|哪位)|由谁(?:担任|出任))")
-_ASKED_UNIT = re.compile(rf"(?:(?<!哪)几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
+_ASKED_UNIT = re.compile(rf"(?:(?<![哪那这])几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
 # The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
 _FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
 _CLAUSE = re.compile(r"[，,。？?；;！!]")

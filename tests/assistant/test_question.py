@@ -279,3 +279,5 @@ def test_which_ones_is_not_a_count(analyzer: QuestionAnalyzer):
     # 哪几种 asks for the items: no figure of 种 is wanted, so a unit without 「N种」 is not marked down
     assert "number" not in analyzer.analyze("指定传染病具体有哪几种？").wants
     assert "number" in analyzer.analyze("甲类传染病有几种？").wants
+    # 那几种, 这几项 point at things already named: no count is asked
+    assert "number" not in analyzer.analyze("打计划内的那几种疫苗，接种单位能收钱吗？").wants
