@@ -143,11 +143,15 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     AnswerType("date", re.compile(r"(何时|什么时候|什么时间|哪一年|哪年|哪天|哪一天|日期|几月|几号|起施行|生效)"),
                # a calendar date, or (in regulations) a deadline relative to an event: 届满6个月前, 之日起30日内
                re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}-\d{2}-\d{2}|\d{1,2}日|"
-                          r"\d+\s*个?\s*(?:工作日|日|天|月|年|小时)\s*(?:内|前|后|以内|以前)|之日起|届满")),
+                          r"\d+\s*个?\s*(?:工作日|日|天|月|年|小时)\s*(?:内|前|后|以内|以前)|之日起|届满|"
+                          # ...or the event a right starts from: 自办理参保登记的第二个自然月起, 自次年起
+                          r"自[^，,。；;]{2,30}?(?:月|年|日)起")),
     AnswerType("who", re.compile(rf"(谁|哪位|哪家|由谁|主办|承办|牵头|主持|负责)|{AGENT_ASKED.pattern}"), None),
     AnswerType("place", re.compile(rf"(哪里|在哪(?![些个种类])|何地|地点|什么(?:位置|地方|地点)|哪个(?:城市|省|市|县|地方|位置)|"
                                    rf"{VENUE_ASKED.pattern})"),
-               re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)|设[在于]|设置在|位于")),
+               # (a filing's place is its recipient: 「报卫生行政部门和公安机关备案」 for 交到哪里备案)
+               re.compile(r"在[\u4e00-\u9fff]{2,8}?(举行|召开|举办|开幕|开班|进行)|设[在于]|设置在|位于|"
+                          r"(?:报|向|交|送)[^，,。；;]{2,30}?(?:备案|申请|报告|审批|批准|登记)")),
 )
 # A question that asks where a thing is (位于哪个城市, 设在什么位置) is answered by where it is, never by where an
 # event was held (「…研修班在南宁举行」 says nothing of where a hospital it invited lies).

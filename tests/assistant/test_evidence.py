@@ -485,3 +485,13 @@ def test_a_yes_no_action_is_the_user_s_own_words(shipped_assistant: Assistant):
     # a follow-up's action is in its own words, not the borrowed earlier question's
     follow = shipped_assistant.analyze("那如果拒收了，医院要被罚多少钱？", ["院前急救送来的危重患者，医院能拒收吗？"])
     assert not follow.yes_no_action
+
+
+def test_a_start_date_and_a_filing_s_recipient_are_given_in_the_law_s_words(shipped_assistant: Assistant):
+    # a right starts from an event (自…第二个自然月起), a filing goes to its recipient (报…备案)
+    start = "参保人员自用人单位为其办理参保登记的第二个自然月起，享受职工基本医疗保险待遇。"
+    assert _gives_typed(shipped_assistant, "新参保的职工从什么时候开始享受医保待遇？", start)
+    assert not _gives_typed(shipped_assistant, "新参保的职工从什么时候开始享受医保待遇？", "参保人员享受职工基本医疗保险待遇。")
+    filing = "医疗机构应当制定医疗纠纷预防和处置预案，并报卫生行政部门和公安机关备案。"
+    assert _gives_typed(shipped_assistant, "医院的医疗纠纷处置预案要交到哪里备案？", filing)
+    assert not _gives_typed(shipped_assistant, "医院的医疗纠纷处置预案要交到哪里备案？", "医疗机构应当制定医疗纠纷预防和处置预案。")
