@@ -57,6 +57,8 @@ _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffa-z0-9.%]+")
 _PEOPLE = "名|人|位"
 UNIT_ALIASES = {"天": "天|日", "日": "日|天", "个月": "个?月", "月": "个?月", "小时": "小时|时", "周": "周|星期",
                 "元": "元", "平方米": "平方米|平米|亩", "摄氏度": "摄氏度|℃|度", "名": _PEOPLE, "人": _PEOPLE, "位": _PEOPLE,
+                # 个 is the everyday classifier: 几个代表 is answered by 五名代表, 几个医院 by 三家
+                "个": rf"个|{_PEOPLE}|家|所",
                 "公斤": "公斤|千克|kg", "千克": "千克|公斤|kg", "米": "(?<![平立]方)米"}
 
 # A figure asked without its unit whose kind names the unit: a fee or a fine is given in 元, an area

@@ -495,3 +495,9 @@ def test_a_start_date_and_a_filing_s_recipient_are_given_in_the_law_s_words(ship
     filing = "医疗机构应当制定医疗纠纷预防和处置预案，并报卫生行政部门和公安机关备案。"
     assert _gives_typed(shipped_assistant, "医院的医疗纠纷处置预案要交到哪里备案？", filing)
     assert not _gives_typed(shipped_assistant, "医院的医疗纠纷处置预案要交到哪里备案？", "医疗机构应当制定医疗纠纷预防和处置预案。")
+
+
+def test_a_count_in_ge_is_answered_in_the_thing_s_own_measure_word(shipped_assistant: Assistant):
+    # 个 is the everyday classifier: 几个代表 is answered by 五名代表
+    assert _gives(shipped_assistant, "协商时双方各自可以派几个代表参加？", "由双方各自确定不超过五名代表参加。")
+    assert not _gives(shipped_assistant, "协商时双方各自可以派几个代表参加？", "双方应当在专用接待场所协商。")
