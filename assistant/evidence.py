@@ -274,7 +274,8 @@ def set_left_open(question: Question, quoted: list[Any]) -> bool:
     A law often delegates an enumeration (「具体目录由…制定」「国家免疫规划疫苗种类由…拟订」「范围由…规定」):
     the provision is about the asked set, so it is retrieved and scores well, yet it holds no item.
     When no quoted unit lists anything and a delegation clause in a quoted unit is about one of the
-    question's words (its subject, before 由), the documents do not hold the items. (Searched in the whole
+    question's words (its subject, before 由; or the object of 「应当制定…标准」, DRAFTING), the documents
+    do not hold the items. (Searched in the whole
     article instead, it refused lists given in one 款 beside a delegation in another.)"""
     if not question.asks_items or not quoted:
         return False
