@@ -239,8 +239,9 @@ class AnswerSettings(BaseModel):
     delegated_sets: bool = Field(
         True, description="With grounded_figures: refuse a list question (哪些, 包括什么) when no unit the answer "
         "would quote lists anything and a quoted unit only delegates the asked set (「具体目录由…制定」, "
-        "「种类由…拟订」) or says it is to be drafted (「应当制定…标准」): the documents name who fixes the items, not "
-        "the items (evidence.set_left_open).",
+        "「种类由…拟订」) or says it is to be drafted (「应当制定…标准」), or when it asks for a catalog's entries (古代经典名方目录里收录了哪些) "
+        "and no quoted list names that catalog: the documents name who fixes the items, not the items "
+        "(evidence.set_left_open).",
     )
     yes_no_max_gain: float = Field(
         0.005, ge=0, le=2, description="Refuse a yes/no question (能否, 是否, 可以…吗) when dropping its action (the words "

@@ -276,9 +276,19 @@ def set_left_open(question: Question, quoted: list[Any]) -> bool:
     When no quoted unit lists anything and a delegation clause in a quoted unit is about one of the
     question's words (its subject, before 由; or the object of 「应当制定…标准」, DRAFTING), the documents
     do not hold the items. (Searched in the whole
-    article instead, it refused lists given in one 款 beside a delegation in another.)"""
+    article instead, it refused lists given in one 款 beside a delegation in another.)
+
+    A catalog (目录, 清单, 名录: 古代经典名方目录, 国家短缺药品清单) is its own document, which a law names and
+    delegates but never contains: its entries are asked (`Question.catalog`) and held only where a quoted
+    list names the catalog in its words or header (the catalog itself, uploaded)."""
     if not question.asks_items or not quoted:
         return False
+    if question.catalog:  # a catalog's entries are listed only by a unit that names it (the catalog itself, uploaded)
+        return not any(
+            (c.unit.kind == "enumeration" or INLINE_LIST.search(c.text))
+            and question.catalog in normalize(f"{c.passage.chunk.header}\n{c.text}")
+            for c in quoted
+        )
     noun = question.item_noun
     # items named in a coordination (起付标准、支付比例和支付限额 for 哪些标准) are the answer
     named = re.compile(rf"{re.escape(noun)}[、和及]|、[^、，,。；;]{{0,8}}{re.escape(noun)}") if noun else None

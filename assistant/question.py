@@ -197,6 +197,9 @@ DRAFTING = re.compile(r"(?:制定|拟订|编制)(?:、[\u4e00-\u9fff]{2})?(?P<ob
 REQUIREMENTS_ASKED = re.compile(
     r"(有(哪些|什么)(要求|义务|职责)|(应当|应该|需要|必须|要)(做|做好|履行)(什么|哪些)|哪些(要求|义务|职责))"
 )
+# A list question about a named catalog (目录, 清单, 名录, 名单: 古代经典名方目录里收录了哪些方剂): a law names a catalog
+# and says who issues it; the catalog is its own document. The two characters before the word name it (名方目录).
+CATALOG_ASKED = re.compile(r"([\u4e00-\u9fff]{2}(?:目录|清单|名录|名单))(?:[里中内上]|所列)?[^，,。？?；;]{0,12}?(?:哪些|哪几|什么)")
 # Answer types that are figures: a count, a period, a share.
 FIGURE_TYPES = frozenset({"number", "duration", "share"})
 # More than one answer is asked for: a comparison, or 分别.
@@ -347,6 +350,14 @@ class Question:
                 if rest.startswith(t.text):
                     return t.text
         return None
+
+    @property
+    def catalog(self) -> str | None:
+        """The catalog whose entries a list question asks for (古代经典名方目录里收录了哪些方剂 → 名方目录)."""
+        if not self.asks_items:
+            return None
+        m = CATALOG_ASKED.search(self.standalone)
+        return m.group(1) if m else None
 
     @property
     def counts_things(self) -> bool:

@@ -430,22 +430,23 @@ def test_who_holds_an_office_needs_the_office(shipped_assistant: Assistant):
     assert _gives_typed(shipped_assistant, question, "调解委员会主任由市司法局推荐的人员担任。")
 
 
-def _quoted(*texts: str, kind: str = "sentence") -> list[SimpleNamespace]:
-    """Quoted units as the gate sees them: each with its text and structural kind."""
-    return [SimpleNamespace(text=t, unit=SimpleNamespace(kind=kind)) for t in texts]
+def _quoted(*texts: str, kind: str = "sentence", header: str = "") -> list[SimpleNamespace]:
+    """Quoted units as the gate sees them: each with its text, structural kind and passage header."""
+    passage = SimpleNamespace(chunk=SimpleNamespace(header=header))
+    return [SimpleNamespace(text=t, unit=SimpleNamespace(kind=kind), passage=passage) for t in texts]
 
 
 def test_a_set_the_law_only_delegates_is_not_listed(shipped_assistant: Assistant):
-    question = shipped_assistant.analyze("一次性使用的医疗器械目录包括哪些产品？")
-    assert question.asks_items
-    delegation = "一次性使用的医疗器械目录由国务院药品监督管理部门会同国务院卫生主管部门制定、调整并公布。"
+    question = shipped_assistant.analyze("国家免疫规划疫苗包括哪些品种？")
+    assert question.asks_items and question.catalog is None
+    delegation = "国家免疫规划疫苗种类由国务院卫生健康主管部门会同国务院财政部门拟订，报国务院批准后公布。"
     assert set_left_open(question, _quoted(delegation))
     # a delegation about something else (具体办法), or one stated beside the items, leaves the list given
     assert not set_left_open(question, _quoted("具体管理办法由国务院药品监督管理部门制定。"))
-    assert not set_left_open(question, _quoted(delegation, "（一）注射器；", kind="enumeration"))
-    assert not set_left_open(question, _quoted(delegation + "目录包括注射器、输液器、采血针等产品。"))
+    assert not set_left_open(question, _quoted(delegation, "（一）乙肝疫苗；", kind="enumeration"))
+    assert not set_left_open(question, _quoted(delegation + "疫苗包括乙肝疫苗、卡介苗、脊灰疫苗等品种。"))
     # 「由县级人民政府按照规定予以补贴」 delegates nothing: the verb does not close the clause
-    assert not set_left_open(question, _quoted("一次性使用的医疗器械的费用由县级人民政府按照规定予以补贴。"))
+    assert not set_left_open(question, _quoted("国家免疫规划疫苗的接种费用由县级人民政府按照规定予以补贴。"))
     # a set the provision only says someone will draft (制定…标准) is not listed either
     grading = shipped_assistant.analyze("急诊分级救治标准把急诊患者分为哪几级？")
     assert set_left_open(grading, _quoted("市卫生健康行政部门应当制定、完善急诊分级救治标准，明确目标和措施。"))
@@ -456,6 +457,25 @@ def test_a_set_the_law_only_delegates_is_not_listed(shipped_assistant: Assistant
     assert _answers(shipped_assistant, "哪些药品不得在网络上销售？", "血液制品")
     assert _answers(shipped_assistant, "血站应当为献血者提供哪些条件？", "便利")
     assert _answers(shipped_assistant, "甲类传染病有哪些？", "霍乱")
+
+
+def test_a_catalog_s_entries_are_listed_only_by_the_catalog(shipped_assistant: Assistant):
+    # a law names a catalog (目录, 清单, 名录) and says who issues it; the entries are in the catalog itself
+    question = shipped_assistant.analyze("古代经典名方目录里具体收录了哪些方剂？")
+    assert question.catalog == "名方目录"
+    definition = "前款所称古代经典名方，是指至今仍广泛应用、疗效确切、具有明显特色与优势的古代中医典籍所记载的方剂。"
+    assert set_left_open(question, _quoted(definition))
+    # a list that does not name the catalog is another set (中药饮片、中成药 of another provision)
+    assert set_left_open(question, _quoted("中药包括中药材、中药饮片和中成药等。"))
+    # the catalog, once uploaded, lists its entries under its own title
+    entries = "（一）桃核承气汤；"
+    assert not set_left_open(question, _quoted(entries, kind="enumeration", header="古代经典名方目录（第一批）"))
+    # a question that names a catalog but asks for something else is no catalog question
+    assert shipped_assistant.analyze("哪些情形应当调整出一次性使用的医疗器械目录？").catalog is None
+    assert shipped_assistant.analyze("国家基本药物目录由哪个部门制定？").catalog is None
+    # end to end, on the shipped documents: each law names its catalog and holds none of its entries
+    for asked in ("古代经典名方目录里具体收录了哪些方剂？", "大型医用设备目录具体包括哪些设备？", "国家短缺药品清单具体包括哪些药品？"):
+        assert shipped_assistant.ask(asked).refused, asked
 
 
 def test_items_named_in_a_coordination_answer_the_list(shipped_assistant: Assistant):

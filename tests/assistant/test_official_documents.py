@@ -33,6 +33,13 @@ STROKE = """关于开展县医院卒中中心建设的通知
 三、补助经费专款专用，不得挪作他用。
 """
 
+SHORTAGES = """国家短缺药品清单（示例）
+一、清单范围
+本清单收录下列短缺药品：
+（一）注射用青霉素钠；
+（二）硫酸鱼精蛋白注射液；
+（三）去乙酰毛花苷注射液。
+"""
 
 INJECTED = """关于县医院胸痛中心达标情况的通报
 各县医院：
@@ -51,6 +58,7 @@ def official(base_settings: Settings, embedder, tmp_path_factory: pytest.TempPat
     (folder / "notices" / "chest_pain.txt").write_text(CHEST_PAIN, encoding="utf-8")
     (folder / "notices" / "stroke.txt").write_text(STROKE, encoding="utf-8")
     (folder / "notices" / "injected.txt").write_text(INJECTED, encoding="utf-8")
+    (folder / "notices" / "shortages.txt").write_text(SHORTAGES, encoding="utf-8")
     shutil.copytree(news_corpus / "news", folder / "news")
     shutil.copy(news_corpus / "manifest.json", folder / "manifest.json")
     settings = base_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("official-data")})
@@ -76,6 +84,13 @@ def test_a_list_given_by_a_definition_clause(official: Assistant):
     assert not answer.refused
     assert "鼠疫" in answer.answer and "霍乱" in answer.answer
     assert len(answer.answer) <= 120  # the clause, not ~300 characters of other articles
+
+
+def test_a_catalog_uploaded_answers_for_its_entries(official: Assistant):
+    # the shipped laws only name the shortage list (refused there, tests/assistant/test_evidence.py); the list answers
+    answer = official.ask("国家短缺药品清单包括哪些药品？")
+    assert not answer.refused
+    assert all(drug in answer.answer for drug in ("注射用青霉素钠", "硫酸鱼精蛋白注射液", "去乙酰毛花苷注射液"))
 
 
 def test_the_title_block_is_never_a_passage(official: Assistant):
