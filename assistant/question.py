@@ -491,6 +491,8 @@ class QuestionAnalyzer:
                 continue
             if word in STOPWORDS or word in FRAME or word in DISCOURSE or word in seen or INTERROGATIVE.match(word):
                 continue
+            if YES_NO_ASKED.fullmatch(word):
+                continue  # 能否, 能不能, 要不要: the question's cue, no content word (no document says 能否)
             if len(word) == 1 and not _NUMBER.search(word):
                 continue  # single characters are mostly function words
             seen.add(word)

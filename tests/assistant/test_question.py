@@ -281,3 +281,11 @@ def test_which_ones_is_not_a_count(analyzer: QuestionAnalyzer):
     assert "number" in analyzer.analyze("甲类传染病有几种？").wants
     # 那几种, 这几项 point at things already named: no count is asked
     assert "number" not in analyzer.analyze("打计划内的那几种疫苗，接种单位能收钱吗？").wants
+
+
+def test_a_yes_no_cue_is_no_content_word(analyzer: QuestionAnalyzer):
+    # no document says 能否: as a term it would weigh like the rarest word and be dropped as one no document uses
+    question = analyzer.analyze("医疗废物集中处置单位能否在夜间运送医疗废物？")
+    assert not {"能否", "能不能"} & {t.text for t in question.terms}
+    assert [t.text for t in question.yes_no_action][-1] == "运送"
+    assert "能不能" not in {t.text for t in analyzer.analyze("药店能不能开网店卖麻醉药？").terms}
