@@ -521,3 +521,11 @@ def test_a_count_in_ge_is_answered_in_the_thing_s_own_measure_word(shipped_assis
     # 个 is the everyday classifier: 几个代表 is answered by 五名代表
     assert _gives(shipped_assistant, "协商时双方各自可以派几个代表参加？", "由双方各自确定不超过五名代表参加。")
     assert not _gives(shipped_assistant, "协商时双方各自可以派几个代表参加？", "双方应当在专用接待场所协商。")
+
+
+def test_a_frequency_answers_how_often(shipped_assistant: Assistant):
+    # 每年 is once a year: the numeral is left out; 定期 sets no period at all
+    question = "医疗机构中直接接触药品的工作人员多久要做一次健康检查？"
+    assert _gives(shipped_assistant, question, "医疗机构中直接接触药品的工作人员，应当每年进行健康检查。")
+    checked = "用人单位应当多长时间对工作场所的职业病危害因素进行一次检测、评价？"
+    assert not _gives(shipped_assistant, checked, "用人单位应当按照国务院卫生行政部门的规定，定期对工作场所进行职业病危害因素检测、评价。")
