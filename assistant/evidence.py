@@ -71,11 +71,21 @@ def soft_hits(terms: list[Term], text: str) -> dict[str, float]:
             out[t.text] = 1.0
         elif any(alt in folded for alt in t.synonyms):
             out[t.text] = SYNONYM_CREDIT
+        elif _spelled_apart(t.text, folded):
+            out[t.text] = 1.0
         elif len(t.text) >= 3:
             share = bigram_share(t.text, folded)
             if share >= 0.3:
                 out[t.text] = 0.6 * share
     return out
+
+
+def _spelled_apart(word: str, text: str) -> bool:
+    """Whether the law writes a compound as its characters in a series (乡镇 as 「每个乡、镇」, 县市 as 「县、市」):
+    statutes coordinate one-character units, users say the compound."""
+    if not 2 <= len(word) <= 3 or not all("\u4e00" <= ch <= "\u9fff" for ch in word):
+        return False
+    return re.search("、".join(map(re.escape, word)), text) is not None
 
 
 def bigram_share(phrase: str, text: str) -> float:

@@ -529,3 +529,11 @@ def test_a_frequency_answers_how_often(shipped_assistant: Assistant):
     assert _gives(shipped_assistant, question, "医疗机构中直接接触药品的工作人员，应当每年进行健康检查。")
     checked = "用人单位应当多长时间对工作场所的职业病危害因素进行一次检测、评价？"
     assert not _gives(shipped_assistant, checked, "用人单位应当按照国务院卫生行政部门的规定，定期对工作场所进行职业病危害因素检测、评价。")
+
+
+def test_a_compound_the_law_spells_as_a_series_is_named(shipped_assistant: Assistant):
+    # statutes coordinate one-character units (每个乡、镇); users say the compound (乡镇)
+    question = "郑州规定每个乡镇卫生院的建筑面积不少于多少平方米？"
+    assert _names(shipped_assistant, question, "（一）每个乡、镇由政府设置一所卫生院，建筑面积不少于一千五百平方米；")
+    assert not _names(shipped_assistant, question, "（二）每个行政村设置一个村卫生室，建筑面积不少于一百二十平方米。")
+    assert _answers(shipped_assistant, question, "一千五百平方米")
