@@ -249,7 +249,7 @@ class Assistant:
 
         t0 = time.perf_counter()
         try:
-            result = self.retriever.retrieve(query, max(top_k, RETRIEVED_SHOWN), options.filters())
+            result = self.retriever.retrieve_each(query, q.facets, max(top_k, RETRIEVED_SHOWN), options.filters())
         except KnowledgeBaseError as exc:
             raise AssistantError(str(exc)) from exc
         latency["retrieve"] = _ms(t0) - result.timings.get("rerank", 0.0)

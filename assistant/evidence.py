@@ -240,6 +240,9 @@ def figure_elsewhere(question: Question, units: list[Any], near_chars: int, min_
     another provision and scores below `min_ratio` of it there, or does not name the measured noun
     (to `noun_min`, as a qualifier) that the better unit names.
 
+    A comparison (`Question.several`) weighs only units of the best unit's document: the other side's provisions are
+    another document's situation, with their own figure.
+
     A provision is a passage's section path (its 条 or 公文 item). Text without one (a news report) has
     no provisions to tell apart, and a report's paragraphs often split a fact from its figure (「纳入
     “千县工程”的44家医院领导」 and 「首批44家县级医院纳入…」), so it is never judged here."""
@@ -250,7 +253,9 @@ def figure_elsewhere(question: Question, units: list[Any], near_chars: int, min_
         # are the duty's, whose provision is never the one holding the sanction (法律责任)
         return False
     best = units[0]
-    top = max(units, key=lambda c: c.situation)
+    # a comparison's sides are other documents' situations, each with its own figure (北京's and 上海's 施行 dates)
+    rivals = [c for c in units if c.passage.chunk.doc_id == best.passage.chunk.doc_id] if question.several else units
+    top = max(rivals, key=lambda c: c.situation)
     if top is best or top.situation <= 0 or gives_asked_figure(question, top.text, near_chars, typed=True):
         return False
     here, there = top.passage.chunk, best.passage.chunk

@@ -205,6 +205,11 @@ CATALOG_ASKED = re.compile(r"([\u4e00-\u9fff]{2}(?:目录|清单|名录|名单))
 # Answer types that are figures: a count, a period, a share.
 FIGURE_TYPES = frozenset({"number", "duration", "share"})
 # More than one answer is asked for: a comparison, or 分别.
+# The sides a comparison names, each an act's short title (药品管理法和疫苗管理法, 北京院前急救条例和上海急救医疗服务条例);
+# places (北京和上海) are read from the tokenizer's place tag.
+_ACT = r"[\u4e00-\u9fff]{2,20}?(?:法|条例|规定|办法|解释)"
+ACT_SIDES = re.compile(rf"(?P<a>{_ACT})(?:和|与|及|跟|、|以及)(?P<b>{_ACT})")
+_AND = frozenset("和 与 及 跟 、 以及".split())
 SEVERAL = re.compile(r"(分别|各自|比较|对比|相比|区别|不同|异同|两地|两部|二者|两者|和.{1,12}(各|都|分别))")
 
 
@@ -335,6 +340,8 @@ class Question:
     parts: tuple[str, ...] = ()
     # a yes/no question's action: its terms after the cue, in its clause (能否为患者开展静脉输液 → 患者, 开展, 静脉, 输液)
     yes_no_action: tuple[Term, ...] = ()
+    # a comparison asked one side at a time (北京和上海分别… → 北京分别…, 上海分别…): retrieved each on its own, so that every side has its best passage (HybridRetriever.retrieve_each)
+    facets: tuple[str, ...] = ()
 
     @property
     def asks_items(self) -> bool:
@@ -475,8 +482,30 @@ class QuestionAnalyzer:
             party=self.condition_party(standalone, terms) if figure else None,
             role=self.asked_role(standalone) if "who" in wants else None,
             parts=self.time_parts(normalized) or self.time_parts(standalone),  # a follow-up's own words first
-            several=bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2,
+            several=(several := bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2),
+            facets=self.facets(standalone) if several else (),
         )
+
+    def facets(self, question: str) -> tuple[str, ...]:
+        """The question once per side it compares (two acts, or two places). One retrieval for the whole
+        comparison ranks one side's passages first: the other side's best passage is often below the top
+        five (北京's effective date under 上海's articles). (The two questions of a two-part question were tried
+        as facets too: a second part that leans on the first, 本院治不了的话又该怎么办, retrieves another act.)"""
+        sides = ACT_SIDES.search(question)
+        span = (sides.start(), sides.end(), sides.group("a"), sides.group("b")) if sides else None
+        if span is None:
+            tagged = self.tokenizer.tagged(question)
+            pos = 0
+            for i, (word, flag) in enumerate(tagged):
+                if i + 2 < len(tagged) and flag == "ns" and tagged[i + 1][0] in _AND and tagged[i + 2][1] == "ns":
+                    end = pos + len(word) + len(tagged[i + 1][0]) + len(tagged[i + 2][0])
+                    span = (pos, end, word, tagged[i + 2][0])
+                    break
+                pos += len(word)
+        if span is not None:
+            start, end, a, b = span
+            return tuple(question[:start] + side + question[end:] for side in (a, b))
+        return ()
 
     # ------------------------------------------------------------------------------ terms
 

@@ -157,3 +157,26 @@ class HybridRetriever:
             candidates.sort(key=lambda c: -c.score)
             timings["rerank"] = (time.perf_counter() - t0) * 1000
         return RetrievalResult(candidates[:top_n], timings, vector)
+
+    def retrieve_each(
+        self,
+        query: str,
+        facets: tuple[str, ...],
+        top_n: int,
+        filters: Filters | None = None,
+    ) -> RetrievalResult:
+        """The passages for a comparison: `query`'s and each facet's (`Question.facets`) ranked lists taken in turn
+        (the whole question's best, the first side's best, the second side's best, then each one's second…),
+        so every side's best passage is in the top few. The query vector is the whole question's."""
+        whole = self.retrieve(query, top_n, filters)
+        if not facets:
+            return whole
+        lists = [whole.candidates] + [self.retrieve(f, top_n, filters).candidates for f in facets]
+        merged: list[Candidate] = []
+        seen: set[str] = set()
+        for rank in range(top_n):
+            for ranked in lists:
+                if rank < len(ranked) and ranked[rank].chunk.chunk_id not in seen:
+                    seen.add(ranked[rank].chunk.chunk_id)
+                    merged.append(ranked[rank])
+        return RetrievalResult(merged[:top_n], whole.timings, whole.query_vector)

@@ -537,3 +537,17 @@ def test_a_compound_the_law_spells_as_a_series_is_named(shipped_assistant: Assis
     assert _names(shipped_assistant, question, "（一）每个乡、镇由政府设置一所卫生院，建筑面积不少于一千五百平方米；")
     assert not _names(shipped_assistant, question, "（二）每个行政村设置一个村卫生室，建筑面积不少于一百二十平方米。")
     assert _answers(shipped_assistant, question, "一千五百平方米")
+
+
+def test_a_comparison_is_answered_with_each_side_s_provision(shipped_assistant: Assistant):
+    # one retrieval for the whole question ranks 上海's articles first; each side retrieved alone brings 北京's
+    question = "北京院前急救条例和上海急救医疗服务条例各自从哪天开始施行？"
+    analyzed = shipped_assistant.analyze(question)
+    whole = shipped_assistant.retriever.retrieve(analyzed.standalone, 5).candidates
+    each = shipped_assistant.retriever.retrieve_each(analyzed.standalone, analyzed.facets, 5).candidates
+    assert len({c.chunk.doc for c in whole}) == 1
+    assert len({c.chunk.doc for c in each}) == 2
+    # ...and the other side's date is its own situation, not a unit off the asked one (evidence.figure_elsewhere)
+    answer = shipped_assistant.ask(question)
+    assert not answer.refused
+    assert "2017年3月1日" in answer.answer and "2016年11月1日" in answer.answer

@@ -289,3 +289,15 @@ def test_a_yes_no_cue_is_no_content_word(analyzer: QuestionAnalyzer):
     assert not {"能否", "能不能"} & {t.text for t in question.terms}
     assert [t.text for t in question.yes_no_action][-1] == "运送"
     assert "能不能" not in {t.text for t in analyzer.analyze("药店能不能开网店卖麻醉药？").terms}
+
+
+def test_a_comparison_is_asked_one_side_at_a_time(analyzer: QuestionAnalyzer):
+    # two acts, or two places: each side is retrieved on its own (HybridRetriever.retrieve_each)
+    acts = analyzer.analyze("药品管理法和疫苗管理法在管理原则上的表述有什么不同？")
+    assert acts.facets == ("药品管理法在管理原则上的表述有什么不同?", "疫苗管理法在管理原则上的表述有什么不同?")
+    places = analyzer.analyze("家属在医院拉横幅闹事，北京和宁波的规定分别怎么处理？")
+    assert places.facets == ("家属在医院拉横幅闹事,北京的规定分别怎么处理?", "家属在医院拉横幅闹事,宁波的规定分别怎么处理?")
+    # one act, or a question that compares nothing, has none
+    assert analyzer.analyze("药品管理法和疫苗管理法分别自哪天起施行？").several
+    assert analyzer.analyze("上海急救医疗服务条例从哪天开始施行？").facets == ()
+    assert analyzer.analyze("疫苗可以在网上销售吗？接种单位可以从别处进疫苗吗？").facets == ()
