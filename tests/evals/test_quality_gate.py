@@ -23,7 +23,7 @@ CORPUS = REPO / "corpus"
 # and 2 news articles), extractive generator, default settings, 2026-12-02, after tuning on dev only.
 # One question moves hit@5 and key-fact recall by about 0.011 and refusal accuracy by 0.009; the
 # thresholds allow about two.
-MIN_HIT_AT_5 = 0.93  # measured 0.957 (llamaindex_default 0.904)
+MIN_HIT_AT_5 = 0.94  # measured 0.968 (llamaindex_default 0.904)
 MIN_KEY_FACT_RECALL = 0.785  # measured 0.801 (llamaindex_default 0.778)
 MIN_LIST_KEY_FACT_RECALL = 0.9  # measured 0.964 on the 28 list questions (llamaindex_default 0.839)
 MIN_REFUSAL_ACCURACY = 0.9  # measured 0.920 (llamaindex_default 0.839: it never refuses)
