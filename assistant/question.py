@@ -204,12 +204,12 @@ REQUIREMENTS_ASKED = re.compile(
 CATALOG_ASKED = re.compile(r"([\u4e00-\u9fff]{2}(?:目录|清单|名录|名单))(?:[里中内上]|所列)?[^，,。？?；;]{0,12}?(?:哪些|哪几|什么)")
 # Answer types that are figures: a count, a period, a share.
 FIGURE_TYPES = frozenset({"number", "duration", "share"})
-# More than one answer is asked for: a comparison, or 分别.
 # The sides a comparison names, each an act's short title (药品管理法和疫苗管理法, 北京院前急救条例和上海急救医疗服务条例);
 # places (北京和上海) are read from the tokenizer's place tag.
 _ACT = r"[\u4e00-\u9fff]{2,20}?(?:法|条例|规定|办法|解释)"
 ACT_SIDES = re.compile(rf"(?P<a>{_ACT})(?:和|与|及|跟|、|以及)(?P<b>{_ACT})")
 _AND = frozenset("和 与 及 跟 、 以及".split())
+# More than one answer is asked for: a comparison, or 分别.
 SEVERAL = re.compile(r"(分别|各自|比较|对比|相比|区别|不同|异同|两地|两部|二者|两者|和.{1,12}(各|都|分别))")
 
 
@@ -340,7 +340,8 @@ class Question:
     parts: tuple[str, ...] = ()
     # a yes/no question's action: its terms after the cue, in its clause (能否为患者开展静脉输液 → 患者, 开展, 静脉, 输液)
     yes_no_action: tuple[Term, ...] = ()
-    # a comparison asked one side at a time (北京和上海分别… → 北京分别…, 上海分别…): retrieved each on its own, so that every side has its best passage (HybridRetriever.retrieve_each)
+    # a comparison asked one side at a time (北京和上海分别… → 北京分别…, 上海分别…): retrieved each on its own, so
+    # that every side has its best passage (HybridRetriever.retrieve_each)
     facets: tuple[str, ...] = ()
 
     @property
