@@ -222,6 +222,12 @@ class AnswerSettings(BaseModel):
         "carry no figure of the asked kind (「应当给予适当岗位津贴」), or when a qualifier of the measured noun (药品 in "
         "药品经营许可证的有效期) is in none of their 款 and headers: the figure is a sibling's (医疗器械经营许可证).",
     )
+    paraphrase_figures: bool = Field(
+        True, description="With grounded_figures, refuse a question in the paraphrase band (coverage under "
+        "paraphrase_coverage_below) that asks only for a figure (婚检一次收费多少钱, 最晚几小时内直报: no yes/no action, one "
+        "part) when none of the provisions its answer would quote gives a figure of the asked kind. Other paraphrases "
+        "skip the figure checks: their words cannot show which unit answers.",
+    )
     grounded_types: bool = Field(
         True, description="With grounded_figures, also refuse a when, where or which-agent question (什么时候, 设在什么"
         "位置, 哪个部门) when the unit the answer would quote has no date, place or agent of the asked kind "
@@ -249,6 +255,17 @@ class AnswerSettings(BaseModel):
         "is about the party and topic, not the asked action (「不得…向受试者收取…费用」 for 能否发放交通补贴). A provision "
         "that rules on the action in other words (通讯 for 打电话) stays as close or closer (dev: answerable at most "
         "+0.004 but for one, unanswerable +0.005 to +0.028). Not applied to a question asking two things. 2 turns it off.",
+    )
+    yes_no_full_coverage: float = Field(
+        0.9, ge=0, le=1, description="With grounded_figures: a yes/no question with at least this term coverage (in the "
+        "documents' own words) is refused when its action names a word of at most yes_no_rare_df chunks that the quoted "
+        "units do not (能否要求在场 against 「应当告知死者家属」): the law rules on the topic, not on that twist "
+        "(evidence.action_unnamed). Below it, a question's words are partly the user's own and say little (dev: no "
+        "answerable question at 0.9 or more lacks such a word; 1.01 turns it off).",
+    )
+    yes_no_rare_df: int = Field(
+        2, ge=1, description="How many chunks at most hold a word for yes_no_full_coverage to call it rare: a specific "
+        "word (在场, 更换, 配偶), not one a ruling provision says otherwise (拒绝 for 应当接收).",
     )
     qualifier_min_match: float = Field(
         0.7, ge=0, le=1, description="How well a qualifier must match in a quoted unit's 款 and header (1 exact, 0.7 "

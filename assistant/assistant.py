@@ -15,8 +15,10 @@ import numpy as np
 from assistant.answer import Answer, Citation, Retrieved
 from assistant.citations import check
 from assistant.evidence import (
+    action_unnamed,
     coverage,
     figure_elsewhere,
+    figure_question,
     gives_asked_figure,
     names_asked_subject,
     other_time_part,
@@ -108,6 +110,10 @@ class Evidence:
     # a yes/no question: how much more similar the best unit's passage is to it without its action
     # (evidence.without_action; 0 when it is not a yes/no question)
     action_gain: float = 0.0
+    # the question asks for a figure and nothing else: no yes/no action, one part (evidence.figure_question)
+    figure_only: bool = False
+    # a yes/no question in the documents' words: its action names a rare word the quoted units do not (evidence.action_unnamed)
+    action_unnamed: bool = False
 
     @property
     def unit_score(self) -> float:
@@ -119,16 +125,18 @@ class Evidence:
         unit that would answer (`figure_given`), of the asked subject (`subject_named`, and for a count
         of things `counted_named`), and a unit that answers it. A question in the user's own words (few
         of its words in the documents: a paraphrase) cannot show the unit by word match, so below
-        `paraphrase_coverage_below` coverage decides (and the answer quotes whole provisions, see
-        `ExtractiveGenerator.select`)."""
+        `paraphrase_coverage_below` coverage decides, with the asked figure for a question that asks only a
+        figure (and the answer quotes whole provisions, see `ExtractiveGenerator.select`)."""
         if self.coverage < cfg.min_coverage or not self.subject_named or not self.set_given:
             return False
         if cfg.unknown_word_check and self.unknown_word_gain > cfg.unknown_word_max_gain:
             return False  # the passage answers the rest of the question, not about a word no document uses
-        if self.action_gain > cfg.yes_no_max_gain:
+        if self.action_gain > cfg.yes_no_max_gain or self.action_unnamed:
             return False  # the provision is about the party and topic, not the asked action
         if self.coverage < cfg.paraphrase_coverage_below:
-            return True  # a paraphrase: its answer quotes whole provisions, whose figures need not be the asked one's
+            # a paraphrase: its answer quotes whole provisions, whose figures need not be the asked one's; but a
+            # question that asks only for a figure (婚检一次收费多少钱) is answered by none of them without one
+            return self.figure_given or not (cfg.paraphrase_figures and self.figure_only)
         # the question is in the documents' words: the unit must give its figure (of what it counts, 其中9家…
         # counts no 中医医院), what it measures must be in them, and the unit must answer it
         if not self.figure_given or not self.counted_named or self.unknown_measure:
@@ -328,6 +336,7 @@ class Assistant:
         share = coverage(q.terms, texts)
         cfg = self.settings.answer
         figure = subject = counted = listed = True
+        unnamed = False
         if cfg.grounded_figures and units:
             quoted = extractive.select(q, passages, units)
             provisions = [c.text for c in quoted if c.unit.kind == "provision"]
@@ -340,13 +349,15 @@ class Assistant:
             contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
-            listed = not (cfg.delegated_sets and set_left_open(q, quoted))
+            listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages))
+            unnamed = share >= cfg.yes_no_full_coverage and action_unnamed(q, contexts, cfg.yes_no_rare_df, cfg.qualifier_min_match)
         # a paraphrase is mostly words no document uses: the check is for a question in the documents' words
         in_words = share >= cfg.paraphrase_coverage_below
         gain = self._unknown_word_gain(q, units[0].passage.chunk, query_vector) if units and in_words else 0.0
         shortened = without_action(q)  # a yes/no question without its action: is the passage about the action?
         action = self._gain(q, units[0].passage.chunk, [shortened], query_vector) if units and shortened else 0.0
-        return Evidence(share, units, unknown, figure, subject, gain, counted, listed, action)
+        figure_only = bool(figure_question(q)) and not q.yes_no_action and not q.several
+        return Evidence(share, units, unknown, figure, subject, gain, counted, listed, action, figure_only, unnamed)
 
     def _unknown_word_gain(self, q: Question, chunk: Chunk, query_vector: np.ndarray | None) -> float:
         """How much closer (cosine) the chunk's stored embedding is to the question without one of the

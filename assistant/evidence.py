@@ -16,10 +16,12 @@ import re
 from typing import Any
 
 from assistant.question import (
-    COORDINATION, DELEGATION, DEPUTY, DRAFTING, DESIGNATED, INLINE_LIST, NAMED_AGENT_ASKED, TIME_PARTS, UNITS, Question, Term,
+    COORDINATION, DELEGATION, DEPUTY, DRAFTING, DESIGNATED, INLINE_LIST, LIST_ASKED, NAMED_AGENT_ASKED, TIME_PARTS, UNITS,
+    Question, Term,
     arabic_numerals,
 )
 from ingest.lexical import normalize
+from ingest.structure import paragraph
 
 SYNONYM_CREDIT = 0.7  # a synonym in the passage is good, not certain, evidence (词林 groups are broad)
 
@@ -283,7 +285,7 @@ def names_asked_subject(question: Question, contexts: list[str], qualifier_min: 
     return all(found.get(t.text, 0.0) >= qualifier_min for t in question.qualifiers)
 
 
-def set_left_open(question: Question, quoted: list[Any]) -> bool:
+def set_left_open(question: Question, quoted: list[Any], passages: list[Any] = ()) -> bool:
     """Whether a list is asked and the provisions that would answer only say who fixes the set.
 
     A law often delegates an enumeration (「具体目录由…制定」「国家免疫规划疫苗种类由…拟订」「范围由…规定」):
@@ -291,7 +293,10 @@ def set_left_open(question: Question, quoted: list[Any]) -> bool:
     When no quoted unit lists anything and a delegation clause in a quoted unit is about one of the
     question's words (its subject, before 由; or the object of 「应当制定…标准」, DRAFTING), the documents
     do not hold the items. (Searched in the whole
-    article instead, it refused lists given in one 款 beside a delegation in another.)
+    article instead, it refused lists given in one 款 beside a delegation in another.) So do quoted units that
+    list nothing and never name the items' noun (`Question.item_head`: 岗位 of 包括哪些岗位, against 「不得从事…
+    规定禁止从事的易使该传染病扩散的工作」), and a delegation of the asked set itself anywhere in the retrieved
+    passages (`_set_delegated`: 「血站的设立条件和管理办法由…制定」), whatever else is listed beside it.
 
     A catalog (目录, 清单, 名录: 古代经典名方目录, 国家短缺药品清单) is its own document, which a law names and
     delegates but never contains: its entries are asked (`Question.catalog`) and held only where a quoted
@@ -304,6 +309,10 @@ def set_left_open(question: Question, quoted: list[Any]) -> bool:
             and question.catalog in normalize(f"{c.passage.chunk.header}\n{c.text}")
             for c in quoted
         )
+    if _set_delegated(question, [c.passage.chunk.text for c in quoted] + [p.chunk.text for p in passages]):
+        return True
+    if question.several and not all(LIST_ASKED.search(part) for part in re.split(r"[?？]", question.standalone) if part):
+        return False  # two things asked, one not a list (缴费比例不低于多少？…又是什么要求): the passages answer that one too
     noun = question.item_noun
     # items named in a coordination (起付标准、支付比例和支付限额 for 哪些标准) are the answer
     named = re.compile(rf"{re.escape(noun)}[、和及]|、[^、，,。；;]{{0,8}}{re.escape(noun)}") if noun else None
@@ -313,6 +322,11 @@ def set_left_open(question: Question, quoted: list[Any]) -> bool:
         for c in quoted
     ):
         return False
+    head = question.item_head
+    if head is not None and head.df > 0:
+        context = "\n".join(f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted)
+        if soft_hits([head], context).get(head.text, 0.0) < SYNONYM_CREDIT:
+            return True  # nothing listed, and the items' noun (岗位 of 哪些岗位) never named: the set is not there
     for c in quoted:
         text = c.text
         for m in DELEGATION.finditer(text):
@@ -322,6 +336,49 @@ def set_left_open(question: Question, quoted: list[Any]) -> bool:
         if any(term_hits(question.terms, m.group("object")) for m in DRAFTING.finditer(text)):
             return True
     return False
+
+
+def _set_delegated(question: Question, articles: list[str]) -> bool:
+    """Whether a quoted unit's article says who fixes the asked set itself: a delegation clause whose subject is
+    headed by the items' noun (`Question.item_head`) and names another of the question's words, the set's owner
+    (「血站的设立条件和管理办法由国务院卫生行政部门制定」 for 设立血站需要具备哪些条件, 「国家免疫规划疫苗种类由…拟订」 for
+    哪些种类). Such an article is about the asked set, and a list beside it is another set (补偿范围, 受种者的
+    权利). The noun must be the asked set's: after 的, after one of the question's words, or alone (具体条件). A
+    noun after a word the question does not use names one item (「起付标准、支付比例和支付限额由…规定」 answers
+    按照哪些标准), as does a subject naming it twice (「…质量管理规范、…质量管理规范由…制定」)."""
+    head = question.item_head
+    if head is None:
+        return False
+    words = re.compile(re.escape(head.text))  # Cilin's groups are too broad here (条件 ~ 规范, 标准)
+    others = [t for t in question.terms if t.text != head.text]
+    for text in dict.fromkeys(articles):
+        for m in DELEGATION.finditer(text):
+            start = max(text.rfind(ch, 0, m.start()) for ch in "。；;\n") + 1
+            subject = re.sub(r"[，,\s]*(?:分别)?$", "", normalize(text[start : m.start()]))
+            if not term_hits(others, subject):
+                continue
+            for found in words.finditer(subject):
+                if subject.count(found.group()) > 1 or not re.match(r"$|和|及|以及|、", subject[found.end() :]):
+                    continue  # items named (…规范、…规范), or not the head of its phrase (疫苗种类的调整)
+                before = subject[: found.start()]
+                if before in ("", "具体") or before.endswith("的") or any(before.endswith(t.text) for t in others):
+                    return True
+    return False
+
+
+def action_unnamed(question: Question, contexts: list[str], rare_df: int, min_match: float) -> bool:
+    """Whether a yes/no question's action names a rare word of the documents (in at most `rare_df` chunks) that
+    the quoted units' 款 and headers do not (to `min_match`, as a qualifier).
+
+    A question in the documents' own words finds every word in the passages; when the provision that would answer
+    lacks the action's specific word (能否要求在场 against 「应当告知死者家属」, 能否申请更换鉴定人 against 「协商确定鉴定人」,
+    为其配偶缴纳 against 「可以使用个人账户历年结余缴纳商业健康保险费」), the law rules on the topic, not on that
+    twist: the word stands in another provision, about something else. Common words (拒绝, 使用) are often said
+    otherwise in the ruling provision; a rare one is not. Two things asked: not judged."""
+    if not question.yes_no_action or question.several or not contexts:
+        return False
+    found = soft_hits(list(question.yes_no_action), "\n".join(contexts))
+    return any(1 <= t.df <= rare_df and found.get(t.text, 0.0) < min_match for t in question.yes_no_action)
 
 
 def without_action(question: Question) -> str | None:

@@ -176,7 +176,7 @@ _STATED_FIGURE = re.compile(rf"(?<![第\d.])\d[\d,.]*\s*(?:%|％|‰|个?(?:{MUL
 _CONDITION = re.compile(r"([^，,。；;？?]+?)的[，,]")
 # A period asked as the deadline of what follows it: 在多少日内提起诉讼, 几个工作日前报告.
 _DEADLINE = re.compile(rf"(?:多少|几)个?(?:{MULTI_UNITS}|[年月日天周])(?:以?内|之内|前|以前)")
-_LIST_ASKED = next(t.asked for t in ANSWER_TYPES if t.name == "list")
+LIST_ASKED = next(t.asked for t in ANSWER_TYPES if t.name == "list")
 # A list given inline: 「甲类传染病是指：鼠疫、霍乱。」「…包括A、B」.
 INLINE_LIST = re.compile(r"(是指|包括|分为|[：:])[^。；;]*、")
 # A yes/no question: whether an action is allowed or required (能否开展静脉输液, 需要事先报批吗). What follows the
@@ -343,18 +343,21 @@ class Question:
     # a comparison asked one side at a time (北京和上海分别… → 北京分别…, 上海分别…): retrieved each on its own, so
     # that every side has its best passage (HybridRetriever.retrieve_each)
     facets: tuple[str, ...] = ()
+    # the head of what a list question's items are: the last noun right after the cue, a term (哪些费用项目 → 项目,
+    # 需要具备哪些条件 → 条件, 哪些单位应当… → 单位), with its synonyms
+    item_head: Term | None = None
 
     @property
     def asks_items(self) -> bool:
         """The members of a set are asked (哪些, 包括什么), not only one fact each of several things (分别)."""
-        return self.answer_type == "list" and any(m.group(0) != "分别" for m in _LIST_ASKED.finditer(self.standalone))
+        return self.answer_type == "list" and any(m.group(0) != "分别" for m in LIST_ASKED.finditer(self.standalone))
 
     @property
     def item_noun(self) -> str | None:
         """What a list question's items are (哪些具体品种 → 品种, 按照哪些标准 → 标准): the term after the cue."""
         if not self.asks_items:
             return None
-        for m in _LIST_ASKED.finditer(self.standalone):
+        for m in LIST_ASKED.finditer(self.standalone):
             rest = re.sub(r"^些?(?:具体)?", "", self.standalone[m.end():])  # 包括哪|些具体品种
             for t in self.terms:
                 if rest.startswith(t.text):
@@ -485,7 +488,23 @@ class QuestionAnalyzer:
             parts=self.time_parts(normalized) or self.time_parts(standalone),  # a follow-up's own words first
             several=(several := bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2),
             facets=self.facets(standalone) if several else (),
+            item_head=self.items_head(standalone, terms) if answer_type == "list" else None,
         )
+
+    def items_head(self, question: str, terms: list[Term]) -> Term | None:
+        """The last noun of the noun phrase after a list cue that is one of the terms: what the items are
+        (哪些费用项目 → 项目). A law delegates a set by that noun (「具体收费项目…由…制定」), see
+        evidence.set_left_open."""
+        cue = next((m for m in LIST_ASKED.finditer(question) if m.group(0) != "分别"), None)
+        if cue is None:
+            return None
+        by_text = {t.text: t for t in terms}
+        head = None
+        for word, flag in self.tokenizer.tagged(re.sub(r"^些?(?:具体)?", "", question[cue.end():])):
+            if not (flag.startswith("n") or flag in {"vn", "j"}):
+                break
+            head = by_text.get(word, head)
+        return head
 
     def facets(self, question: str) -> tuple[str, ...]:
         """The question once per side it compares (two acts, or two places). One retrieval for the whole
@@ -591,6 +610,9 @@ class QuestionAnalyzer:
                 if title != found:  # 几名副主任 measures 副主任, not 主任
                     return Term(title, by_text[found].weight, (), self._df(title))
             else:
+                verb = tagged[ask - 1] if ask else ("", "")
+                if re.match("多[长久]", tagged[ask][0]) and verb[1] == "v" and verb[0] not in ("是", "有"):
+                    return None  # 要公示多久: how long the action lasts, not a quantity of the noun before it
                 before = [w for w, f in reversed(tagged[:ask]) if is_noun(w, f)]
                 if not before:
                     return None

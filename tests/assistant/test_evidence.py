@@ -11,6 +11,7 @@ from assistant import Assistant
 from assistant.evidence import (
     INJECTION,
     SYNONYM_CREDIT,
+    action_unnamed,
     coverage,
     figure_distance,
     figure_elsewhere,
@@ -52,6 +53,17 @@ def test_paraphrased_questions_are_answered(shipped_assistant: Assistant, questi
     answer = shipped_assistant.ask(question)
     assert not answer.refused
     assert fact in answer.answer
+
+
+def test_a_paraphrase_asking_only_a_figure_needs_one(shipped_assistant: Assistant):
+    # in the user's words (paraphrase band), answered by whole provisions: none of them gives a fee or an hour count
+    for asked in ("结婚前去医院做婚检，一次收费多少钱？", "医院发现乙类传染病病人，最晚要在几小时内网上直报？"):
+        evidence = _evidence(shipped_assistant, asked)
+        assert evidence.coverage < shipped_assistant.settings.answer.paraphrase_coverage_below, asked
+        assert evidence.figure_only and not evidence.figure_given, asked
+        assert shipped_assistant.ask(asked).refused, asked
+    # a paraphrase that also asks a yes/no question is not judged by its figure alone
+    assert not _evidence(shipped_assistant, "医院药房的同事发现几种药放在一起会相互冲突，能照着方子发药吗？").figure_only
 
 
 def test_near_miss_with_a_synonym_free_term_is_still_refused(shipped_assistant: Assistant):
@@ -431,9 +443,14 @@ def test_who_holds_an_office_needs_the_office(shipped_assistant: Assistant):
 
 
 def _quoted(*texts: str, kind: str = "sentence", header: str = "") -> list[SimpleNamespace]:
-    """Quoted units as the gate sees them: each with its text, structural kind and passage header."""
-    passage = SimpleNamespace(chunk=SimpleNamespace(header=header))
-    return [SimpleNamespace(text=t, unit=SimpleNamespace(kind=kind), passage=passage) for t in texts]
+    """Quoted units as the gate sees them: each with its text, structural kind and span, in a passage (one 款
+    a line) with its header."""
+    passage = SimpleNamespace(chunk=SimpleNamespace(header=header, text="\n".join(texts)))
+    units, at = [], 0
+    for t in texts:
+        units.append(SimpleNamespace(text=t, unit=SimpleNamespace(kind=kind, start=at, end=at + len(t)), passage=passage))
+        at += len(t) + 1
+    return units
 
 
 def test_a_set_the_law_only_delegates_is_not_listed(shipped_assistant: Assistant):
@@ -441,12 +458,15 @@ def test_a_set_the_law_only_delegates_is_not_listed(shipped_assistant: Assistant
     assert question.asks_items and question.catalog is None
     delegation = "国家免疫规划疫苗种类由国务院卫生健康主管部门会同国务院财政部门拟订，报国务院批准后公布。"
     assert set_left_open(question, _quoted(delegation))
-    # a delegation about something else (具体办法), or one stated beside the items, leaves the list given
-    assert not set_left_open(question, _quoted("具体管理办法由国务院药品监督管理部门制定。"))
+    # a delegation about something else (具体办法) beside a unit naming the items, or one stated beside the
+    # items, leaves the list given; a unit that neither lists nor names them does not give it
+    named = "接种单位应当公示国家免疫规划疫苗的品种和接种方法。具体管理办法由国务院药品监督管理部门制定。"
+    assert not set_left_open(question, _quoted(named))
+    assert set_left_open(question, _quoted("具体管理办法由国务院药品监督管理部门制定。"))
     assert not set_left_open(question, _quoted(delegation, "（一）乙肝疫苗；", kind="enumeration"))
     assert not set_left_open(question, _quoted(delegation + "疫苗包括乙肝疫苗、卡介苗、脊灰疫苗等品种。"))
     # 「由县级人民政府按照规定予以补贴」 delegates nothing: the verb does not close the clause
-    assert not set_left_open(question, _quoted("国家免疫规划疫苗的接种费用由县级人民政府按照规定予以补贴。"))
+    assert not set_left_open(question, _quoted("国家免疫规划疫苗品种的接种费用由县级人民政府按照规定予以补贴。"))
     # a set the provision only says someone will draft (制定…标准) is not listed either
     grading = shipped_assistant.analyze("急诊分级救治标准把急诊患者分为哪几级？")
     assert set_left_open(grading, _quoted("市卫生健康行政部门应当制定、完善急诊分级救治标准，明确目标和措施。"))
@@ -478,6 +498,47 @@ def test_a_catalog_s_entries_are_listed_only_by_the_catalog(shipped_assistant: A
         assert shipped_assistant.ask(asked).refused, asked
 
 
+def test_a_delegation_of_the_asked_set_itself_leaves_it_open(shipped_assistant: Assistant):
+    question = shipped_assistant.analyze("设立血站需要具备哪些条件？")
+    assert question.item_head is not None and question.item_head.text == "条件"
+    delegation = "设立血站向公民采集血液，必须经国务院卫生行政部门批准。血站的设立条件和管理办法由国务院卫生行政部门制定。"
+    # the article delegates the asked set (条件, of 血站): a list beside it is another set
+    assert set_left_open(question, _quoted("血站应当为献血者提供以下服务：（一）体检；", kind="enumeration"),
+                         [SimpleNamespace(chunk=SimpleNamespace(text=delegation))])
+    # a delegation of one named item (起付标准), or of another thing (技术规范), is no delegation of the set
+    fees = shipped_assistant.analyze("基本医疗保险基金按照哪些标准支付费用？")
+    assert fees.item_head is not None and fees.item_head.text == "标准"
+    named = "基本医疗保险基金起付标准、支付比例和支付限额由统筹地区人民政府规定。"
+    assert not set_left_open(fees, _quoted(named, kind="enumeration"), [SimpleNamespace(chunk=SimpleNamespace(text=named))])
+    other = "心理治疗的技术规范由国务院卫生行政部门制定。"
+    assert not set_left_open(question, _quoted("（一）有相应的场所；", kind="enumeration"),
+                             [SimpleNamespace(chunk=SimpleNamespace(text=other))])
+    # the items' head is the last noun after the cue, not a verb after it (哪些单位应当动员… → 单位)
+    head = shipped_assistant.analyze("哪些单位应当动员和组织本单位的适龄公民参加献血？").item_head
+    assert head is not None and head.text == "单位"
+    # end to end, on the shipped documents
+    for asked in ("设立血站需要具备哪些条件？", "医疗器械临床试验机构要办备案，需要具备哪些条件？"):
+        assert shipped_assistant.ask(asked).refused, asked
+    assert _answers(shipped_assistant, "医疗机构开展精神障碍的诊断、治疗活动，应当具备哪些条件？", "精神科执业医师")
+
+
+def test_units_that_never_name_the_items_do_not_list_them(shipped_assistant: Assistant):
+    question = shipped_assistant.analyze("传染病病人在治愈前不得从事的易使该传染病扩散的工作具体包括哪些岗位？")
+    assert question.item_head is not None and question.item_head.text == "岗位"
+    prohibition = "传染病病人在治愈前，不得从事法律、行政法规和国务院卫生行政部门规定禁止从事的易使该传染病扩散的工作。"
+    assert set_left_open(question, _quoted(prohibition))
+    assert not set_left_open(question, _quoted("不得从事接触食品的岗位和托幼岗位。"))
+    assert shipped_assistant.ask("传染病病人在治愈前不得从事的“易使该传染病扩散的工作”具体包括哪些岗位？").refused
+
+
+def test_a_two_part_question_is_not_refused_for_a_delegation_in_its_other_part(shipped_assistant: Assistant):
+    asked = "浙江省医疗保障条例规定职工医保单位缴费比例不低于多少？职业病防治法对工伤保险又是什么要求？"
+    question = shipped_assistant.analyze(asked)
+    assert question.several and question.asks_items
+    delegation = "用人单位职工工资总额的确定标准由省人民政府规定，具体缴费比例由统筹地区人民政府规定。"
+    assert not set_left_open(question, _quoted(delegation))
+
+
 def test_items_named_in_a_coordination_answer_the_list(shipped_assistant: Assistant):
     question = shipped_assistant.analyze("基本医疗保险基金按照哪些标准支付费用？")
     assert question.item_noun == "标准"
@@ -497,6 +558,18 @@ def test_a_yes_no_question_needs_a_provision_on_the_asked_action(shipped_assista
     assert _answers(shipped_assistant, "医疗机构能否邮寄医疗废物？", "禁止邮寄医疗废物")
     assert _answers(shipped_assistant, "血站能否将无偿献血的血液出售给单采血浆站？", "不得")
     assert _evidence(shipped_assistant, "精神科病房能不能一律不让住院病人打电话、见家属？").action_gain <= 0
+
+
+def test_a_yes_no_question_in_the_law_s_words_needs_its_rare_action_word(shipped_assistant: Assistant):
+    # every word is in the passages, but the provision on 解剖查验 says 告知死者家属, never 在场: refused
+    asked = "医疗机构对传染病病人尸体进行解剖查验时，死者家属能否要求在场？"
+    evidence = _evidence(shipped_assistant, asked)
+    assert evidence.coverage >= shipped_assistant.settings.answer.yes_no_full_coverage and evidence.action_unnamed
+    assert shipped_assistant.ask(asked).refused
+    # the ruling provision names the action (邮寄), or says a common word otherwise: answered
+    question = shipped_assistant.analyze("能否邮寄医疗废物？")
+    assert not action_unnamed(question, ["第二十五条 禁止邮寄医疗废物。"], 2, 0.7)
+    assert _answers(shipped_assistant, "在北京，院内医疗急救机构能否拒绝接收院前医疗急救机构转运的急、危、重患者？", "")
 
 
 def test_a_yes_no_action_is_the_user_s_own_words(shipped_assistant: Assistant):

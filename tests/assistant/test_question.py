@@ -160,6 +160,8 @@ def test_followups_in_the_question_sets_are_rewritten(analyzer: QuestionAnalyzer
         ("精神障碍患者的病历资料至少要保存多少年？", "病历资料"),
         ("医疗纠纷人民调解委员会设几名主任？", "主任"),  # jieba tags 主任 a distinguishing word (b)
         ("医疗废物集中处置单位应当符合哪些条件？", None),  # not a figure question
+        ("规划草案在报批前要公示多久来听取意见？", None),  # how long an action lasts (公示多久), no noun's quantity
+        ("药品经营许可证的有效期是几年？", "有效期"),  # 是 is no action
     ],
 )
 def test_a_figure_question_names_what_it_measures(analyzer: QuestionAnalyzer, question: str, measured: str | None):
