@@ -598,8 +598,12 @@ class QuestionAnalyzer:
                 continue
             if _DEADLINE.search(clause):
                 return None  # 在多少日内向人民法院提起诉讼: the period of an action, not a quantity of a noun
-            # jieba tags some titles as distinguishing words (主任, 副主任: b)
-            is_noun = lambda w, f: w in by_text and (f.startswith("n") or f in {"vn", "b"}) and len(w) >= 2  # noqa: E731
+            # jieba tags some titles as distinguishing words (主任, 副主任: b), counted in persons (几名); another b-word
+            # no document uses is a segmentation slip (报批|前要|公示 in 报批前要公示多久), not what is measured
+            persons = re.search(r"(?:几|多少)[名位]", clause) is not None
+            is_noun = lambda w, f: w in by_text and len(w) >= 2 and (  # noqa: E731
+                f.startswith("n") or f == "vn" or (f == "b" and (persons or by_text[w].df > 0))
+            )
             after = [i for i in range(ask + 1, len(tagged)) if is_noun(*tagged[i])]
             if after:  # the head of the noun run: 多少张医院床位 measures 床位
                 end = after[0]

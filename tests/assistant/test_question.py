@@ -162,6 +162,7 @@ def test_followups_in_the_question_sets_are_rewritten(analyzer: QuestionAnalyzer
         ("医疗废物集中处置单位应当符合哪些条件？", None),  # not a figure question
         ("规划草案在报批前要公示多久来听取意见？", None),  # how long an action lasts (公示多久), no noun's quantity
         ("药品经营许可证的有效期是几年？", "有效期"),  # 是 is no action
+        ("规划草案在报批前要多少天？", "草案"),  # jieba's 报批|前要 (b) is a slip, not a title such as 主任
     ],
 )
 def test_a_figure_question_names_what_it_measures(analyzer: QuestionAnalyzer, question: str, measured: str | None):
