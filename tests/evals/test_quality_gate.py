@@ -20,16 +20,16 @@ QUESTIONS = REPO / "evals" / "questions" / "test.jsonl"
 CORPUS = REPO / "corpus"
 
 # Measured once on evals/questions/test.jsonl over corpus/ (112 questions, 94 answerable; 17 regulations
-# and 2 news articles), extractive generator, default settings, 2026-12-02, after tuning on dev only.
+# and 2 news articles), extractive generator, default settings, 2026-12-03, after tuning on dev only.
 # One question moves hit@5 and key-fact recall by about 0.011 and refusal accuracy by 0.009; the
-# thresholds allow about two.
+# thresholds allow about two (one for false refusals: the bar is 5%).
 MIN_HIT_AT_5 = 0.94  # measured 0.968 (llamaindex_default 0.904)
-MIN_KEY_FACT_RECALL = 0.785  # measured 0.801 (llamaindex_default 0.778)
+MIN_KEY_FACT_RECALL = 0.79  # measured 0.812 (llamaindex_default 0.778)
 MIN_LIST_KEY_FACT_RECALL = 0.9  # measured 0.964 on the 28 list questions (llamaindex_default 0.839)
-MIN_REFUSAL_ACCURACY = 0.9  # measured 0.920 (llamaindex_default 0.839: it never refuses)
-MAX_FALSE_REFUSAL_RATE = 0.055  # measured 0.053 (5 of 94 answerable questions refused; 6 would fail)
+MIN_REFUSAL_ACCURACY = 0.91  # measured 0.929 (llamaindex_default 0.839: it never refuses)
+MAX_FALSE_REFUSAL_RATE = 0.055  # measured 0.043 (4 of 94 answerable questions refused; 6 would fail)
 MIN_UNANSWERABLE_REFUSED = 0.72  # measured 0.778 (14 of the 18 unanswerable questions refused; llamaindex_default 0)
-MAX_MEDIAN_ANSWER_CHARS = 250  # measured 164 (llamaindex_default ~1,350 mean)
+MAX_MEDIAN_ANSWER_CHARS = 250  # measured 152 (llamaindex_default ~1,350 mean)
 
 
 @pytest.fixture(scope="session")
