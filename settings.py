@@ -257,7 +257,7 @@ class AnswerSettings(BaseModel):
         "+0.004 but for one, unanswerable +0.005 to +0.028). Not applied to a question asking two things. 2 turns it off.",
     )
     yes_no_full_coverage: float = Field(
-        0.9, ge=0, le=1, description="With grounded_figures: a yes/no question with at least this term coverage (in the "
+        0.9, ge=0, le=2, description="With grounded_figures: a yes/no question with at least this term coverage (in the "
         "documents' own words) is refused when its action names a word of at most yes_no_rare_df chunks that the quoted "
         "units do not (能否要求在场 against 「应当告知死者家属」): the law rules on the topic, not on that twist "
         "(evidence.action_unnamed). Below it, a question's words are partly the user's own and say little (dev: no "

@@ -23,6 +23,7 @@ from assistant.evidence import (
     names_asked_subject,
     other_time_part,
     set_left_open,
+    unit_context,
     without_action,
     without_unknown_words,
 )
@@ -40,7 +41,6 @@ from ingest.documents import Chunk
 from ingest.embeddings import Embedder, ModelError
 from ingest.knowledge_base import DocumentRecord, KnowledgeBase, KnowledgeBaseError
 from ingest.pipeline import IngestReport, ingest_paths, read_ingest_log
-from ingest.structure import paragraph
 from settings import Settings
 
 RETRIEVED_SHOWN = 10
@@ -346,7 +346,7 @@ class Assistant:
                 cfg.grounded_types
                 and figure_elsewhere(q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match)
             )
-            contexts = [f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted]
+            contexts = [unit_context(c) for c in quoted]
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
             listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages))

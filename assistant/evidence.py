@@ -43,6 +43,11 @@ def instruction_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def unit_context(candidate: Any) -> str:
+    """A quoted unit as the checks read it: its passage's header and the 款 it belongs to (ingest.structure.paragraph)."""
+    return f"{candidate.passage.chunk.header}\n{paragraph(candidate.passage.chunk.text, candidate.unit)}"
+
+
 def coverage(terms: list[Term], texts: list[str]) -> float:
     """IDF-weighted share of the terms that occur in any of `texts` (a synonym earns SYNONYM_CREDIT)."""
     total = sum(t.weight for t in terms)
@@ -324,8 +329,7 @@ def set_left_open(question: Question, quoted: list[Any], passages: list[Any] = (
         return False
     head = question.item_head
     if head is not None and head.df > 0:
-        context = "\n".join(f"{c.passage.chunk.header}\n{paragraph(c.passage.chunk.text, c.unit)}" for c in quoted)
-        if soft_hits([head], context).get(head.text, 0.0) < SYNONYM_CREDIT:
+        if soft_hits([head], "\n".join(map(unit_context, quoted))).get(head.text, 0.0) < SYNONYM_CREDIT:
             return True  # nothing listed, and the items' noun (岗位 of 哪些岗位) never named: the set is not there
     for c in quoted:
         text = c.text

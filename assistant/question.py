@@ -358,7 +358,7 @@ class Question:
         if not self.asks_items:
             return None
         for m in LIST_ASKED.finditer(self.standalone):
-            rest = re.sub(r"^些?(?:具体)?", "", self.standalone[m.end():])  # 包括哪|些具体品种
+            rest = items_phrase(self.standalone, m)
             for t in self.terms:
                 if rest.startswith(t.text):
                     return t.text
@@ -397,6 +397,11 @@ class Question:
             if t.name == name:
                 return t.given
         return None
+
+
+def items_phrase(question: str, cue: re.Match[str]) -> str:
+    """What follows a list cue, where the items' noun is named (包括哪|些具体品种 → 品种…)."""
+    return re.sub(r"^些?(?:具体)?", "", question[cue.end() :])
 
 
 def normalize_question(text: str) -> str:
@@ -500,7 +505,7 @@ class QuestionAnalyzer:
             return None
         by_text = {t.text: t for t in terms}
         head = None
-        for word, flag in self.tokenizer.tagged(re.sub(r"^些?(?:具体)?", "", question[cue.end():])):
+        for word, flag in self.tokenizer.tagged(items_phrase(question, cue)):
             if not (flag.startswith("n") or flag in {"vn", "j"}):
                 break
             head = by_text.get(word, head)
@@ -600,7 +605,7 @@ class QuestionAnalyzer:
                 return None  # 在多少日内向人民法院提起诉讼: the period of an action, not a quantity of a noun
             # jieba tags some titles as distinguishing words (主任, 副主任: b), counted in persons (几名); another b-word
             # no document uses is a segmentation slip (报批|前要|公示 in 报批前要公示多久), not what is measured
-            persons = re.search(r"(?:几|多少)[名位]", clause) is not None
+            persons = re.search(rf"(?:几|多少)(?:{_PEOPLE})", clause) is not None
             is_noun = lambda w, f: w in by_text and len(w) >= 2 and (  # noqa: E731
                 f.startswith("n") or f == "vn" or (f == "b" and (persons or by_text[w].df > 0))
             )
