@@ -18,6 +18,7 @@ from assistant.evidence import (
     action_unnamed,
     coverage,
     figure_elsewhere,
+    figure_of_other_subject,
     figure_question,
     gives_asked_figure,
     names_asked_subject,
@@ -341,12 +342,13 @@ class Assistant:
             quoted = extractive.select(q, passages, units)
             provisions = [c.text for c in quoted if c.unit.kind == "provision"]
             answering = "\n".join(provisions) if provisions else units[0].text
-            # the asked figure, and not one taken only from a unit off the asked situation (another offence's fine)
+            contexts = [unit_context(c) for c in quoted]
+            # the asked figure, not one of a unit off the asked situation (another offence's fine) or of a sibling
+            # subject in the same 款 (the employer's rate for 个人缴费比例)
             figure = gives_asked_figure(q, answering, cfg.count_max_distance, cfg.grounded_types) and not (
                 cfg.grounded_types
                 and figure_elsewhere(q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match)
-            )
-            contexts = [unit_context(c) for c in quoted]
+            ) and not figure_of_other_subject(q, contexts)
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
             listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages))

@@ -179,6 +179,46 @@ def _parallel_subjects_unasked(question: Question, folded: str, shape: re.Patter
     return False
 
 
+# a sentence that opens with its subject: the phrase before its first modal or 按照 (「用人单位按照不低于…」)
+_SENTENCE_SUBJECT = re.compile(r"^(?:第[^条]{1,8}条\s*)?([\u4e00-\u9fff]{2,8}?)(?:按照|应当|可以|必须|不得)")
+
+
+def figure_of_other_subject(question: Question, contexts: list[str]) -> bool:
+    """Whether a 款 gives the asked figure only in sentences about a subject the question does not name, beside a
+    parallel sentence (the same closing verb) about one it does, which gives none: 「用人单位按照不低于…百分之五点五的
+    比例缴纳。职工按照个人工资收入的国家规定比例缴纳。」 gives the employer's rate, not the 职工's that 个人缴费比例
+    asks. Laws share a burden out in parallel sentences, one subject each; sentences that do not close alike are
+    about other things (「病历资料保存期限不得少于三十年」 beside 「患者及其监护人可以查阅…」), and a figure sentence whose
+    subject is not read (no modal or 按照 after its first phrase) leaves the 款 unjudged. A subject counts as named as the phrase, most of its bigrams, or its head
+    (the last two characters: a user says 单位 for 用人单位, a Chinese noun phrase ends in its head)."""
+    shapes = [s for s in (question.given_pattern(n) for n in figure_question(question)) if s is not None]
+    if not shapes:
+        return False
+    asked = normalize(question.standalone)
+
+    def named(subject: str) -> bool:
+        return subject in asked or subject[-2:] in asked or bigram_share(subject, asked) >= 0.6
+
+    for context in contexts:
+        body = arabic_numerals(normalize(context.split("\n", 1)[-1]))
+        figured: list[tuple[str, str]] = []  # (subject, closing verb) of each sentence with the asked figure
+        others: list[tuple[str, str]] = []
+        for sentence in filter(None, (x.strip(" ；;") for x in re.split(r"[。\n]", body))):
+            m = _SENTENCE_SUBJECT.match(sentence)
+            has_figure = any(s.search(sentence) for s in shapes)
+            if has_figure and m is None:
+                break  # a figure whose subject is not read: not judged
+            if m is not None:
+                (figured if has_figure else others).append((m.group(1), sentence[-2:]))
+        else:
+            closing = {end for _, end in figured}
+            if figured and not any(named(subject) for subject, _ in figured) and any(
+                named(subject) and end in closing for subject, end in others
+            ):
+                return True
+    return False
+
+
 def other_party(question: Question, text: str, shape: re.Pattern[str]) -> bool:
     """Whether every asked figure in `text` is given under a condition about another party while the
     provision names the asked one elsewhere: for 「劳动者对…仲裁裁决不服的，应当在多少日内…」, 「用人单位对仲裁

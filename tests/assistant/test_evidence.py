@@ -15,6 +15,7 @@ from assistant.evidence import (
     coverage,
     figure_distance,
     figure_elsewhere,
+    figure_of_other_subject,
     gives_asked_figure,
     names_asked_subject,
     set_left_open,
@@ -390,6 +391,24 @@ def test_a_figure_each_named_subject_gets_does_not_answer_an_unnamed_one(shipped
     assert _gives(shipped_assistant, "尚无集中处置设施的县级市，应当在几年内建成集中处置设施？", provision)
     assert shipped_assistant.ask("按医疗废物管理条例，尚无医疗废物集中处置设施的县（旗），应当在几年内建成集中处置设施？").refused
     assert _answers(shipped_assistant, "按医疗废物管理条例，尚无集中处置设施的县级市，应当在多长时间内建成医疗废物集中处置设施？", "2年")
+
+
+def test_a_figure_for_another_subject_of_a_parallel_sentence_is_not_the_asked_one(shipped_assistant: Assistant):
+    contexts = [
+        "浙江省医疗保障条例 > 第三章 医疗保障基金 > 第十九条\n第十九条 职工基本医疗保险费由用人单位和职工共同缴纳。"
+        "用人单位按照不低于本单位职工工资总额百分之五点五的比例缴纳。职工按照个人工资收入的国家规定比例缴纳。"
+    ]
+    def other(question: str) -> bool:
+        return figure_of_other_subject(shipped_assistant.analyze(question), contexts)
+
+    assert other("在浙江参加职工基本医疗保险，职工个人缴费比例是百分之几？")
+    assert not other("在浙江，用人单位缴纳职工基本医疗保险费的比例不低于百分之几？")
+    assert not other("在浙江，单位给员工交职工医保，最少要按工资总额的百分之几来交？")  # 单位: the head of 用人单位
+    # sentences that do not close alike are about other things: the retention period is no party's share
+    records = ["精神卫生法 > 第四十七条\n患者及其监护人可以查阅、复制病历资料。病历资料保存期限不得少于三十年。"]
+    assert not figure_of_other_subject(shipped_assistant.analyze("精神障碍患者和监护人的病历资料至少要保存多少年？"), records)
+    assert shipped_assistant.ask("浙江灵活就业人员参加职工基本医疗保险，个人缴费比例是百分之几？").refused
+    assert _answers(shipped_assistant, "在浙江，用人单位缴纳职工基本医疗保险费的比例不低于多少？", "百分之五点五")
 
 
 def test_a_physical_measure_is_the_asked_unit(shipped_assistant: Assistant):
