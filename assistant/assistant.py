@@ -18,12 +18,14 @@ from assistant.evidence import (
     action_unnamed,
     coverage,
     figure_elsewhere,
+    figure_of_other_condition,
     figure_of_other_subject,
     figure_question,
     gives_asked_figure,
     names_asked_subject,
     other_time_part,
     set_left_open,
+    set_size_unmet,
     unit_context,
     without_action,
     without_unknown_words,
@@ -348,10 +350,10 @@ class Assistant:
             figure = gives_asked_figure(q, answering, cfg.count_max_distance, cfg.grounded_types) and not (
                 cfg.grounded_types
                 and figure_elsewhere(q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match)
-            ) and not figure_of_other_subject(q, contexts)
+            ) and not figure_of_other_subject(q, contexts) and not figure_of_other_condition(q, answering)
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
-            listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages))
+            listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages)) and not set_size_unmet(q, quoted)
             unnamed = share >= cfg.yes_no_full_coverage and action_unnamed(q, contexts, cfg.yes_no_rare_df, cfg.qualifier_min_match)
         # a paraphrase is mostly words no document uses: the check is for a question in the documents' words
         in_words = share >= cfg.paraphrase_coverage_below

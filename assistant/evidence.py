@@ -21,7 +21,7 @@ from assistant.question import (
     arabic_numerals,
 )
 from ingest.lexical import normalize
-from ingest.structure import paragraph
+from ingest.structure import numbered_level, paragraph
 
 SYNONYM_CREDIT = 0.7  # a synonym in the passage is good, not certain, evidence (词林 groups are broad)
 
@@ -273,6 +273,37 @@ def gives_asked_figure(question: Question, answering: str, near_chars: int, type
     return any(gives_figure(question, folded, n, near_chars, answering) for n in asked)
 
 
+_CONDITION_CLAUSE = re.compile(r"^(.*?)的[，,]")
+
+
+def figure_of_other_condition(question: Question, answering: str) -> bool:
+    """Whether the asked figure is given in a sentence only to an earlier situation than the asked one. A law lists
+    situations in ；-joined clauses, each 「…的，由…处…」: 「擅自配置…院前救护车…的，…并处5万元以上10万元以下罚款；非法安装警报器、
+    标志灯具的，…并处罚款」 gives no amount for 安装警报器. The asked situation is the clause whose condition (up to its
+    first 的，) names most of the question's words, strictly more than any other and at least two; clauses after it are
+    its escalations (逾期不改正的，情节严重的), whose figures are its own, so only a figure before it, and none in it or
+    after it, is another situation's."""
+    shapes = [s for s in (question.given_pattern(n) for n in figure_question(question)) if s is not None]
+    if not shapes:
+        return False
+    words = [t for t in question.terms if t.df > 0 and len(t.text) >= 2]
+    for sentence in re.split(r"[。\n]", arabic_numerals(normalize(answering))):
+        clauses = [c for c in re.split(r"[；;]", sentence) if c.strip()]
+        if len(clauses) < 2:
+            continue
+        named = []
+        for clause in clauses:
+            m = _CONDITION_CLAUSE.match(clause)
+            named.append(len(term_hits(words, m.group(1))) if m else 0)
+        best = max(range(len(clauses)), key=lambda i: named[i])
+        if named[best] < 2 or sum(n == named[best] for n in named) > 1:
+            continue
+        figured = [any(s.search(c) for s in shapes) for c in clauses]
+        if not any(figured[best:]) and any(figured[:best]):
+            return True
+    return False
+
+
 def figure_elsewhere(question: Question, units: list[Any], near_chars: int, min_ratio: float, noun_min: float) -> bool:
     """Whether the asked figure comes only from a unit that is not about the asked situation, while the
     unit that is gives no such figure.
@@ -380,6 +411,36 @@ def set_left_open(question: Question, quoted: list[Any], passages: list[Any] = (
         if any(term_hits(question.terms, m.group("object")) for m in DRAFTING.finditer(text)):
             return True
     return False
+
+
+_ORDINAL = re.compile(r"(?:^|(?<=[，,。；;：:\s]))(?:第([一二三四五六七八九十]+)个?(?:是|[，,、])|([一二三四五六七八九十]+)是)")
+_INLINE_ITEM = re.compile(r"[（(]([一二三四五六七八九十]+|\d+)[）)]")
+_CLAUSE = re.compile(r"[，,。；;：:\n]")
+_LAST_JOIN = re.compile(r"和|及|以及|与|或者|或")
+
+
+def items_named(text: str) -> int:
+    """How many items a text lists at most in one place: its numbered lines or inline （一）（二）, its ordinals
+    (一是…二是…, 第一个是…, 第一，…), or the members of one coordination (A、B和C is three; A和B two)."""
+    numbered = sum(numbered_level(line.strip()) is not None for line in text.split("\n"))
+    inline = len(set(_INLINE_ITEM.findall(text)))
+    ordinal = len({a or b for a, b in _ORDINAL.findall(text)})
+    joined = 0
+    for clause in _CLAUSE.split(text):
+        parts = clause.split("、")
+        joined = max(joined, len(parts) + bool(_LAST_JOIN.search(parts[-1])))
+    return max(numbered, inline, ordinal, joined)
+
+
+def set_size_unmet(question: Question, quoted: list[Any]) -> bool:
+    """Whether a list question names its set by its size (那9家县医院是哪几家, 哪五个中心: `Question.set_size`) and no
+    quoted unit's 款 lists that many items. Reports and 公文 name a set by its size (「急诊急救五大中心135个」「其中9家
+    已建成为三级综合医院」) where they do not list it; a list of something else near the words (a meeting's
+    organisers) is then no answer."""
+    size = question.set_size
+    if size is None or not quoted:
+        return False
+    return all(items_named(paragraph(c.passage.chunk.text, c.unit)) < size for c in quoted)
 
 
 def _set_delegated(question: Question, articles: list[str]) -> bool:

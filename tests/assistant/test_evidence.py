@@ -15,8 +15,10 @@ from assistant.evidence import (
     coverage,
     figure_distance,
     figure_elsewhere,
+    figure_of_other_condition,
     figure_of_other_subject,
     gives_asked_figure,
+    items_named,
     names_asked_subject,
     set_left_open,
     without_action,
@@ -409,6 +411,35 @@ def test_a_figure_for_another_subject_of_a_parallel_sentence_is_not_the_asked_on
     assert not figure_of_other_subject(shipped_assistant.analyze("精神障碍患者和监护人的病历资料至少要保存多少年？"), records)
     assert shipped_assistant.ask("浙江灵活就业人员参加职工基本医疗保险，个人缴费比例是百分之几？").refused
     assert _answers(shipped_assistant, "在浙江，用人单位缴纳职工基本医疗保险费的比例不低于多少？", "百分之五点五")
+
+
+def test_a_set_named_by_its_size_is_answered_only_by_that_many_items(shipped_assistant: Assistant):
+    assert items_named("一是功能定位问题；二是专科能力短板问题；三是发展参差不齐的问题。") == 3
+    assert items_named("第一个是功能定位问题,第二个是专科短板问题,第三个是发展不齐的问题。") == 3
+    assert items_named("疫苗包括免疫规划疫苗和非免疫规划疫苗。") == 2
+    assert items_named("应当符合下列条件：\n（一）有固定场所；\n（二）有专业人员；\n（三）有处置设施。") == 3
+    # 「其中9家已建成为三级综合医院」 counts them; a list of a meeting's three organisers beside it names none of the nine
+    assert shipped_assistant.ask("广西已建成三级综合医院的那9家县医院具体是哪几家？").refused
+    assert _answers(shipped_assistant, "黄二丹认为“千县工程”重点要解决县医院发展的哪三个核心问题？", "功能定位")
+
+
+def test_a_figure_for_an_earlier_situation_of_the_sentence_is_not_the_asked_one(shipped_assistant: Assistant):
+    article = (
+        "任何单位或者个人违反本条例第二十八条第二款规定，擅自配置、使用院前救护车或者使用假院前救护车提供院前医疗急救服务的，"
+        "由区卫生计生行政部门予以取缔，没收违法所得及其药品、器械，并处5万元以上10万元以下罚款；非法安装警报器、标志灯具的，"
+        "由公安机关交通管理部门依法强制拆除、收缴，并处罚款。"
+    )
+
+    def other(question: str, text: str = article) -> bool:
+        return figure_of_other_condition(shipped_assistant.analyze(question), text)
+
+    assert other("在北京，有人私自给车辆安装警报器、标志灯具的，公安机关交通管理部门要罚款多少元？")
+    assert not other("在北京，擅自配置、使用院前救护车提供院前医疗急救服务的，要罚款多少元？")
+    # a later clause escalates the asked situation: its figure is the asked one's
+    escalated = "医疗机构未按照规定报告传染病疫情的，由卫生行政部门责令改正，给予警告；逾期不改正的，处一万元以上三万元以下罚款。"
+    assert not other("医疗机构未按照规定报告传染病疫情的，要罚款多少元？", escalated)
+    assert shipped_assistant.ask("在北京，有人私自给车辆安装警报器、标志灯具的，公安机关交通管理部门要罚款多少元？").refused
+    assert _answers(shipped_assistant, "在北京，擅自配置、使用院前救护车提供院前医疗急救服务的，要罚款多少元？", "5万元以上10万元以下")
 
 
 def test_a_physical_measure_is_the_asked_unit(shipped_assistant: Assistant):

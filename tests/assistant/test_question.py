@@ -304,3 +304,18 @@ def test_a_comparison_is_asked_one_side_at_a_time(analyzer: QuestionAnalyzer):
     assert analyzer.analyze("药品管理法和疫苗管理法分别自哪天起施行？").several
     assert analyzer.analyze("上海急救医疗服务条例从哪天开始施行？").facets == ()
     assert analyzer.analyze("疫苗可以在网上销售吗？接种单位可以从别处进疫苗吗？").facets == ()
+
+
+@pytest.mark.parametrize(
+    "question, size",
+    [
+        ("广西已建成三级综合医院的那9家县医院具体是哪几家？", 9),
+        ("广西累计建成的“急诊急救五大中心”具体是哪五大中心？", 5),
+        ("黄二丹认为“千县工程”重点要解决县医院发展的哪三个核心问题？", 3),
+        ("疫苗管理法所称的疫苗包括哪两类？", 2),
+        ("麻风病在传染病防治法中属于哪一类传染病？", None),  # one item: a fact, not a set
+        ("医疗废物集中处置单位应当符合哪些条件？", None),
+    ],
+)
+def test_a_list_question_may_name_its_set_by_its_size(analyzer: QuestionAnalyzer, question: str, size: int | None):
+    assert analyzer.analyze(question).set_size == size
