@@ -419,28 +419,33 @@ _CLAUSE = re.compile(r"[，,。；;：:\n]")
 _LAST_JOIN = re.compile(r"和|及|以及|与|或者|或")
 
 
-def items_named(text: str) -> int:
+def items_named(text: str, noun: str | None = None) -> int:
     """How many items a text lists at most in one place: its numbered lines or inline （一）（二）, its ordinals
-    (一是…二是…, 第一个是…, 第一，…), or the members of one coordination (A、B和C is three; A和B two)."""
+    (一是…二是…, 第一个是…, 第一，…), or the members of one coordination (A、B和C is three; A和B two). With `noun`,
+    only the members of a 、-list that name its head (its last two characters) count: a list names its members in
+    full (「平果市人民医院、上林县人民医院」 are 医院), so a list of people or topics holds no 中心."""
     numbered = sum(numbered_level(line.strip()) is not None for line in text.split("\n"))
     inline = len(set(_INLINE_ITEM.findall(text)))
     ordinal = len({a or b for a, b in _ORDINAL.findall(text)})
     joined = 0
     for clause in _CLAUSE.split(text):
         parts = clause.split("、")
-        joined = max(joined, len(parts) + bool(_LAST_JOIN.search(parts[-1])))
+        if noun and len(parts) >= 3:
+            joined = max(joined, sum(noun[-2:] in p for p in parts))
+        else:
+            joined = max(joined, len(parts) + bool(_LAST_JOIN.search(parts[-1])))
     return max(numbered, inline, ordinal, joined)
 
 
 def set_size_unmet(question: Question, quoted: list[Any]) -> bool:
     """Whether a list question names its set by its size (那9家县医院是哪几家, 哪五个中心: `Question.set_size`) and no
-    quoted unit's 款 lists that many items. Reports and 公文 name a set by its size (「急诊急救五大中心135个」「其中9家
-    已建成为三级综合医院」) where they do not list it; a list of something else near the words (a meeting's
-    organisers) is then no answer."""
+    quoted unit's 款 lists that many items (of the named kind, `Question.set_noun`). Reports and 公文 name a set by
+    its size (「急诊急救五大中心135个」「其中9家已建成为三级综合医院」) where they do not list it; a list of something else
+    near the words (a meeting's organisers, its speakers) is then no answer."""
     size = question.set_size
     if size is None or not quoted:
         return False
-    return all(items_named(paragraph(c.passage.chunk.text, c.unit)) < size for c in quoted)
+    return all(items_named(paragraph(c.passage.chunk.text, c.unit), question.set_noun) < size for c in quoted)
 
 
 def _set_delegated(question: Question, articles: list[str]) -> bool:

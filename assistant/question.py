@@ -346,8 +346,10 @@ class Question:
     # the head of what a list question's items are: the last noun right after the cue, a term (哪些费用项目 → 项目,
     # 需要具备哪些条件 → 条件, 哪些单位应当… → 单位), with its synonyms
     item_head: Term | None = None
-    # how many items a list question says its set has (那9家医院是哪几家, 是指哪五个中心 → 9, 5): see `set_size_of`
+    # how many items a list question says its set has (那9家医院是哪几家, 是指哪五个中心 → 9, 5) and what they are
+    # (医院, 中心; None when the measure word alone says it: 哪两类): see `set_size_of`
     set_size: int | None = None
+    set_noun: str | None = None
 
     @property
     def asks_items(self) -> bool:
@@ -401,21 +403,23 @@ class Question:
         return None
 
 
-# A set named by its size: a numeral and a measure word right after 哪/那/这 (哪三个核心问题, 那9家县医院, 哪五大中心).
-_SET_SIZE = re.compile(rf"[哪那这]\s*(\d+|[{_CN_DIGITS}]+)\s*(?:[{UNITS}]|大|方面)")
+# A set named by its size: a numeral and a measure word right after 哪/那/这 (哪三个核心问题, 那9家县医院, 哪五大中心),
+# then what the members are (核心问题, 县医院, 中心) up to the rest of the question.
+_SET_SIZE = re.compile(rf"[哪那这]\s*(\d+|[{_CN_DIGITS}]+)\s*([{UNITS}]|大|方面)([\u4e00-\u9fff]{{0,8}}?)(?=具体|分别|都|是|有|[的，,。？?、“”《]|$)")
 
 
-def set_size_of(question: str) -> int | None:
-    """How many items a list question says the asked set has (那9家县医院具体是哪几家 → 9; 哪一类 → None: one
-    item is a fact, not a set). Reports and 公文 name sets by their size (五大中心, 三个核心问题), and an answer
-    must then name that many."""
+def set_size_of(question: str) -> tuple[int, str | None] | None:
+    """How many items a list question says the asked set has, and what they are (那9家县医院具体是哪几家 → 9, 县医院;
+    哪两类 → 2, None; 哪一类 → None: one item is a fact, not a set). Reports and 公文 name sets by their size
+    (五大中心, 三个核心问题), and an answer must then name that many."""
     for m in _SET_SIZE.finditer(question):
         try:
             size = int(m.group(1)) if m.group(1).isdigit() else int(cn2an.cn2an(m.group(1), "smart"))
         except (ValueError, KeyError, IndexError):
             continue
         if size >= 2:
-            return size
+            # a category's members are named by it (甲类、乙类和丙类 for 哪三类传染病), not by the noun
+            return size, (m.group(3) if len(m.group(3)) >= 2 and m.group(2) not in "类种项方面" else None)
     return None
 
 
@@ -514,7 +518,8 @@ class QuestionAnalyzer:
             several=(several := bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2),
             facets=self.facets(standalone) if several else (),
             item_head=self.items_head(standalone, terms) if answer_type == "list" else None,
-            set_size=set_size_of(standalone) if answer_type == "list" else None,
+            set_size=(sized := set_size_of(standalone) if answer_type == "list" else None) and sized[0],
+            set_noun=sized[1] if sized else None,
         )
 
     def items_head(self, question: str, terms: list[Term]) -> Term | None:

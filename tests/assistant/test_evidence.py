@@ -418,8 +418,12 @@ def test_a_set_named_by_its_size_is_answered_only_by_that_many_items(shipped_ass
     assert items_named("第一个是功能定位问题,第二个是专科短板问题,第三个是发展不齐的问题。") == 3
     assert items_named("疫苗包括免疫规划疫苗和非免疫规划疫苗。") == 2
     assert items_named("应当符合下列条件：\n（一）有固定场所；\n（二）有专业人员；\n（三）有处置设施。") == 3
+    # members of a 、-list of the named kind: hospitals are no 中心, speakers no 医院
+    invited = "本次研修班还邀请了平果市人民医院、上林县人民医院、南宁茅桥中心医院、宾阳县中医医院等单位。"
+    assert items_named(invited) == 4 and items_named(invited, "中心") == 1 and items_named(invited, "县医院") == 4
     # 「其中9家已建成为三级综合医院」 counts them; a list of a meeting's three organisers beside it names none of the nine
     assert shipped_assistant.ask("广西已建成三级综合医院的那9家县医院具体是哪几家？").refused
+    assert shipped_assistant.ask("广西累计建成的“急诊急救五大中心”具体是哪五大中心？").refused  # 「…五大中心”135个」
     assert _answers(shipped_assistant, "黄二丹认为“千县工程”重点要解决县医院发展的哪三个核心问题？", "功能定位")
 
 

@@ -307,15 +307,17 @@ def test_a_comparison_is_asked_one_side_at_a_time(analyzer: QuestionAnalyzer):
 
 
 @pytest.mark.parametrize(
-    "question, size",
+    "question, size, noun",
     [
-        ("广西已建成三级综合医院的那9家县医院具体是哪几家？", 9),
-        ("广西累计建成的“急诊急救五大中心”具体是哪五大中心？", 5),
-        ("黄二丹认为“千县工程”重点要解决县医院发展的哪三个核心问题？", 3),
-        ("疫苗管理法所称的疫苗包括哪两类？", 2),
-        ("麻风病在传染病防治法中属于哪一类传染病？", None),  # one item: a fact, not a set
-        ("医疗废物集中处置单位应当符合哪些条件？", None),
+        ("广西已建成三级综合医院的那9家县医院具体是哪几家？", 9, "县医院"),
+        ("广西累计建成的“急诊急救五大中心”具体是哪五大中心？", 5, "中心"),
+        ("黄二丹认为“千县工程”重点要解决县医院发展的哪三个核心问题？", 3, "核心问题"),
+        ("疫苗管理法所称的疫苗包括哪两类？", 2, None),
+        ("传染病分为哪三类传染病？", 3, None),  # a category's members are named by it: 甲类、乙类和丙类
+        ("麻风病在传染病防治法中属于哪一类传染病？", None, None),  # one item: a fact, not a set
+        ("医疗废物集中处置单位应当符合哪些条件？", None, None),
     ],
 )
-def test_a_list_question_may_name_its_set_by_its_size(analyzer: QuestionAnalyzer, question: str, size: int | None):
-    assert analyzer.analyze(question).set_size == size
+def test_a_list_question_may_name_its_set_by_its_size(analyzer: QuestionAnalyzer, question: str, size, noun):
+    q = analyzer.analyze(question)
+    assert (q.set_size, q.set_noun) == (size, noun)
