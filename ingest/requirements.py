@@ -29,6 +29,7 @@ import json
 import re
 import sqlite3
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -253,7 +254,9 @@ def _normalise_numbers(text: str) -> str:
     """Chinese numerals as digits (二十四小时 → 24小时, 两年 → 2年), for deadlines and figures."""
     text = _LIANG_RE.sub("2", text)
     try:
-        return cn2an.transform(text, "cn2an")
+        with warnings.catch_warnings():  # cn2an warns on every numeral-like character it skips (千 of 千县工程)
+            warnings.simplefilter("ignore")
+            return cn2an.transform(text, "cn2an")
     except Exception:  # cn2an rejects some numeral runs it cannot read; the text is still usable
         return text
 
