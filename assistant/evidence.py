@@ -191,7 +191,7 @@ def figure_of_other_subject(question: Question, contexts: list[str]) -> bool:
     about other things (「病历资料保存期限不得少于三十年」 beside 「患者及其监护人可以查阅…」), and a figure sentence whose
     subject is not read (no modal or 按照 after its first phrase) leaves the 款 unjudged. A subject counts as named as the phrase, most of its bigrams, or its head
     (the last two characters: a user says 单位 for 用人单位, a Chinese noun phrase ends in its head)."""
-    shapes = [s for s in (question.given_pattern(n) for n in figure_question(question)) if s is not None]
+    shapes = _figure_shapes(question)
     if not shapes:
         return False
     asked = normalize(question.standalone)
@@ -241,6 +241,11 @@ def other_party(question: Question, text: str, shape: re.Pattern[str]) -> bool:
     return found
 
 
+def _figure_shapes(question: Question) -> list[re.Pattern[str]]:
+    """The text shapes of the figures a question asks for (`figure_question`)."""
+    return [s for s in (question.given_pattern(n) for n in figure_question(question)) if s is not None]
+
+
 def figure_question(question: Question) -> list[str]:
     """The figure answer types a question asks for (number, duration, share); none for a list (几类)."""
     if question.answer_type == "list":
@@ -283,7 +288,7 @@ def figure_of_other_condition(question: Question, answering: str) -> bool:
     first 的，) names most of the question's words, strictly more than any other and at least two; clauses after it are
     its escalations (逾期不改正的，情节严重的), whose figures are its own, so only a figure before it, and none in it or
     after it, is another situation's."""
-    shapes = [s for s in (question.given_pattern(n) for n in figure_question(question)) if s is not None]
+    shapes = _figure_shapes(question)
     if not shapes:
         return False
     words = [t for t in question.terms if t.df > 0 and len(t.text) >= 2]

@@ -489,6 +489,7 @@ class QuestionAnalyzer:
         agent = AGENT_ASKED.search(standalone)
         figure = bool(unit) or bool(wants & FIGURE_TYPES)
         measured = self.measured_term(standalone, terms) if figure else None
+        sized = set_size_of(standalone) if answer_type == "list" else None
         if rewritten:  # the follow-up's own words are what is asked now; the borrowed ones frame it
             for t in terms:
                 if t.text in normalized:
@@ -518,7 +519,7 @@ class QuestionAnalyzer:
             several=(several := bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2),
             facets=self.facets(standalone) if several else (),
             item_head=self.items_head(standalone, terms) if answer_type == "list" else None,
-            set_size=(sized := set_size_of(standalone) if answer_type == "list" else None) and sized[0],
+            set_size=sized[0] if sized else None,
             set_noun=sized[1] if sized else None,
         )
 
