@@ -17,6 +17,7 @@ from assistant.citations import check
 from assistant.evidence import (
     action_unnamed,
     coverage,
+    figure_deferred,
     figure_elsewhere,
     figure_of_other_condition,
     figure_of_other_subject,
@@ -351,6 +352,7 @@ class Assistant:
                 cfg.grounded_types
                 and figure_elsewhere(q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match)
             ) and not figure_of_other_subject(q, contexts) and not figure_of_other_condition(q, answering)
+            figure = figure and not figure_deferred(q, units, answering, units[0].passage.chunk.header)
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
             listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages)) and not set_size_unmet(q, quoted)

@@ -309,6 +309,33 @@ def figure_of_other_condition(question: Question, answering: str) -> bool:
     return False
 
 
+# A figure a provision leaves to another rule, by the kind of figure asked: 「按照国务院…规定的期限予以保存」,
+# 「按照国家规定比例缴纳」, 「按照…确定的标准给予补助」.
+DEFERRED_KINDS = {"duration": "期限|时限|时间", "share": "比例|费率", "number": "标准|数额|金额|限额|数量"}
+_DEFERRAL = r"(?:按照|依照|根据)[^，,。；;]{{0,30}}?(?:规定|确定|公布|制定)的?(?:{kinds})"
+
+
+def figure_deferred(question: Question, units: list[Any], answering: str, header: str) -> bool:
+    """Whether a retrieved sentence about the asked thing defers its figure to another rule, while the figure the
+    answer would give stands in a sentence about less of the question. A law states one record's retention period
+    and defers another's (「进货查验记录…按照国务院药品监督管理部门规定的期限予以保存」 beside 「[使用]记录保存期限不得少于…
+    5年」 about other records): the sentence naming more of the question's words is the one about what is asked, and it
+    gives no figure."""
+    kinds = "|".join(DEFERRED_KINDS[n] for n in figure_question(question) if n in DEFERRED_KINDS)
+    if not kinds or not answering:
+        return False
+    deferral = re.compile(_DEFERRAL.format(kinds=kinds))
+    shapes = _figure_shapes(question)
+    given = coverage(question.terms, [header, answering])
+    for u in units:
+        for sentence in _SENTENCE.findall(u.text):
+            if not deferral.search(sentence) or any(s.search(arabic_numerals(sentence)) for s in shapes):
+                continue
+            if coverage(question.terms, [u.passage.chunk.header, sentence]) > given:
+                return True
+    return False
+
+
 def figure_elsewhere(question: Question, units: list[Any], near_chars: int, min_ratio: float, noun_min: float) -> bool:
     """Whether the asked figure comes only from a unit that is not about the asked situation, while the
     unit that is gives no such figure.

@@ -13,6 +13,7 @@ from assistant.evidence import (
     SYNONYM_CREDIT,
     action_unnamed,
     coverage,
+    figure_deferred,
     figure_distance,
     figure_elsewhere,
     figure_of_other_condition,
@@ -678,3 +679,22 @@ def test_a_comparison_is_answered_with_each_side_s_provision(shipped_assistant: 
     answer = shipped_assistant.ask(question)
     assert not answer.refused
     assert "2017年3月1日" in answer.answer and "2016年11月1日" in answer.answer
+
+
+def test_a_figure_the_provision_about_the_asked_thing_defers_is_not_given(shipped_assistant: Assistant):
+    def unit(text: str, header: str = "医疗器械监督管理条例 > 第四章 医疗器械经营与使用") -> SimpleNamespace:
+        return SimpleNamespace(text=text, passage=SimpleNamespace(chunk=SimpleNamespace(header=header)))
+
+    other_records = "记录保存期限不得少于医疗器械规定使用期限终止后5年。"
+    deferred = "进货查验记录和销售记录应当真实、准确、完整和可追溯，并按照国务院药品监督管理部门规定的期限予以保存。"
+    units = [unit(other_records), unit(deferred)]
+    asked = shipped_assistant.analyze("医疗器械使用单位的进货查验记录至少要保存多少年？")
+    assert figure_deferred(asked, units, other_records, units[0].passage.chunk.header)
+    # the records the figure's sentence is about: the deferral names fewer of the question's words
+    archive = shipped_assistant.analyze("大型医疗器械的使用档案记录至少要保存多少年？")
+    assert not figure_deferred(archive, units, other_records, units[0].passage.chunk.header)
+    # a deferral of another kind of figure (a rate, not a period) is no answer to a period either way
+    rate = unit("用人单位按照国家规定的比例缴纳。")
+    assert not figure_deferred(asked, [unit(other_records), rate], other_records, units[0].passage.chunk.header)
+    assert shipped_assistant.ask("医疗器械使用单位的进货查验记录至少要保存多少年？").refused
+    assert _answers(shipped_assistant, "大型医疗器械的使用档案记录至少要保存多少年？", "5年")
