@@ -351,8 +351,9 @@ class Assistant:
             figure = gives_asked_figure(q, answering, cfg.count_max_distance, cfg.grounded_types) and not (
                 cfg.grounded_types
                 and figure_elsewhere(q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match)
-            ) and not figure_of_other_subject(q, contexts) and not figure_of_other_condition(q, answering)
-            figure = figure and not figure_deferred(q, units, answering, units[0].passage.chunk.header)
+            ) and not figure_of_other_subject(q, contexts) and not figure_of_other_condition(q, answering) and not (
+                figure_deferred(q, units, answering, units[0].passage.chunk.header)
+            )
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
             listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages)) and not set_size_unmet(q, quoted)
