@@ -151,6 +151,10 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
                           # ...or the event a right starts from: 自办理参保登记的第二个自然月起, 自次年起
                           r"自[^，,。；;]{2,30}?(?:月|年|日)起")),
     AnswerType("who", re.compile(rf"(谁|哪位|哪家|由谁|主办|承办|牵头|主持|负责)|{AGENT_ASKED.pattern}"), None),
+    # a talk's or report's title (讲课的题目是什么, 报告的主题): a report gives it in 《…》 or after 题为; 「带来了不同主题的
+    # 精彩授课」 names none, and a quoted “…” is as often the event's own name (“…高级研修班”)
+    AnswerType("title", re.compile(r"(讲座|讲课|授课|课程|报告|演讲|发言|致辞|论文|讲)的?(题目|主题|标题|名称|题为)|(题目|标题)是什么|以什么为题"),
+               re.compile(r"《[^》]{2,}》|题为|为题|主题为|主题是")),
     AnswerType("place", re.compile(rf"(哪里|在哪(?![些个种类])|何地|地点|什么(?:位置|地方|地点)|哪个(?:城市|省|市|县|地方|位置)|"
                                    rf"{VENUE_ASKED.pattern})"),
                # (a filing's place is its recipient: 「报卫生行政部门和公安机关备案」 for 交到哪里备案)
@@ -311,7 +315,7 @@ class Question:
     normalized: str
     standalone: str  # what is retrieved and answered: the rewrite of a follow-up, else `normalized`
     rewritten: str | None  # the rewrite, when the question leaned on the conversation
-    answer_type: str  # definition | list | penalty | duration | share | number | time | date | who | place | fact
+    answer_type: str  # definition | list | penalty | duration | share | number | time | date | who | place | title | fact
     wants: frozenset[str]  # every answer type cued (多长时间 is also a number)
     terms: list[Term]
     subject: str | None  # the main thing asked about (longest specific noun)

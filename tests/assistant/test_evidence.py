@@ -140,6 +140,9 @@ def test_a_when_where_or_which_agent_question_needs_that_in_the_unit(shipped_ass
     where = "安全监控中心应当设在医院的什么位置？"
     assert not _gives_typed(shipped_assistant, where, "医院应当设置安全监控中心，实行视频监控全覆盖。")
     assert _gives_typed(shipped_assistant, where, "安全监控中心应当设在医院的保卫部门。")
+    title = "研修班上袁海涛讲课的题目是什么？"
+    assert not _gives_typed(shipped_assistant, title, "袁海涛…也为学员们带来了不同主题的精彩授课。")
+    assert _gives_typed(shipped_assistant, title, "袁海涛以《医疗质量安全管理》为题进行授课。")
     # without `typed` only figures are checked (the setting answer.grounded_types switches the rest)
     assert _gives(shipped_assistant, when, "市人民政府应当向本级人民代表大会常务委员会报告建设情况。")
 
@@ -698,3 +701,9 @@ def test_a_figure_the_provision_about_the_asked_thing_defers_is_not_given(shippe
     assert not figure_deferred(asked, [unit(other_records), rate], other_records, units[0].passage.chunk.header)
     assert shipped_assistant.ask("医疗器械使用单位的进货查验记录至少要保存多少年？").refused
     assert _answers(shipped_assistant, "大型医疗器械的使用档案记录至少要保存多少年？", "5年")
+
+
+def test_a_talk_s_title_is_answered_only_where_the_report_gives_one(shipped_assistant: Assistant):
+    # the report names the talk (「…袁海涛…带来了不同主题的精彩授课」) but not its title; another speaker's is in 《》
+    assert shipped_assistant.ask("研修班6月23日上午，自治区医疗管理服务指导中心副主任袁海涛讲课的题目是什么？").refused
+    assert _answers(shipped_assistant, "研修班上中山一院国家医学中心建设办公室主任金玉善讲的主题是什么？", "创建国家医学中心")
