@@ -263,6 +263,12 @@ class AnswerSettings(BaseModel):
         "(evidence.action_unnamed). Below it, a question's words are partly the user's own and say little (dev: no "
         "answerable question at 0.9 or more lacks such a word; 1.01 turns it off).",
     )
+    yes_no_manner: bool = Field(
+        True, description="With grounded_figures: a yes/no question about a manner of its action (能否单独签署, 能否上门"
+        "接种, 能否同时申请; question.MANNER) is refused when the quoted units never state that manner: they rule on the "
+        "action, not on the manner (evidence.manner_unnamed). Dev: 6 such unanswerable questions refused, no answerable "
+        "one; at any coverage, since the manner word is the question's whole twist.",
+    )
     yes_no_rare_df: int = Field(
         2, ge=1, description="How many chunks at most hold a word for yes_no_full_coverage to call it rare: a specific "
         "word (在场, 更换, 配偶), not one a ruling provision says otherwise (拒绝 for 应当接收).",

@@ -23,6 +23,7 @@ from assistant.evidence import (
     figure_of_other_subject,
     figure_question,
     gives_asked_figure,
+    manner_unnamed,
     names_asked_subject,
     other_time_part,
     set_left_open,
@@ -358,6 +359,7 @@ class Assistant:
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
             listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages)) and not set_size_unmet(q, quoted)
             unnamed = share >= cfg.yes_no_full_coverage and action_unnamed(q, contexts, cfg.yes_no_rare_df, cfg.qualifier_min_match)
+            unnamed = unnamed or (cfg.yes_no_manner and manner_unnamed(q, contexts))
         # a paraphrase is mostly words no document uses: the check is for a question in the documents' words
         in_words = share >= cfg.paraphrase_coverage_below
         gain = self._unknown_word_gain(q, units[0].passage.chunk, query_vector) if units and in_words else 0.0

@@ -523,6 +523,18 @@ def action_unnamed(question: Question, contexts: list[str], rare_df: int, min_ma
     return any(1 <= t.df <= rare_df and found.get(t.text, 0.0) < min_match for t in question.yes_no_action)
 
 
+def manner_unnamed(question: Question, contexts: list[str]) -> bool:
+    """Whether a yes/no question asks about a manner of its action (`Question.manner`: 单独, 上门, 同时, 另外…) that
+    the quoted units' 款 and headers never state. The provision then rules on the action, not on that manner:
+    「应当对符合接种条件的受种者实施接种」 does not say whether 接种单位 may vaccinate at home, 「劳动者可以在…进行职业病
+    诊断」 not whether at two institutions at once. Unlike `action_unnamed`, a common word counts: the manner is
+    the question's whole twist, and a law that allows or forbids it says so (单独, 同时, 另行)."""
+    if not question.manner or not contexts:
+        return False
+    text = normalize("\n".join(contexts))
+    return any(word not in text for word in question.manner)
+
+
 def without_action(question: Question) -> str | None:
     """A yes/no question without its action (能否为患者开展静脉输液 → 备案开业的中医诊所), for the encoder to tell
     whether the passage is about the action or only about the rest (`answer.yes_no_max_gain`). None when there

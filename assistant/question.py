@@ -189,6 +189,10 @@ YES_NO_ASKED = re.compile(
     r"能否|是否|可否|能不能|可不可以|要不要|需不需要|会不会|有没有|算不算|"
     r"(?:可以|需要|必须|应当|还能|能|会|要|得)(?=[^，,。；;？?]*吗)"
 )
+# How an action is done, in a yes/no question (能否单独签署, 能否上门接种, 能否同时申请, 能否另外主张): alone, at the person's
+# place, concurrently, separately, in addition, by designation. A provision on the action that does
+# not say the manner rules on the action, not on that manner (「应当对符合接种条件的受种者实施接种」 for 能否上门接种).
+MANNER = ("单独", "同时", "分别", "不同", "另外", "另行", "上门", "指定")
 # Three or more items listed inside a sentence (「研制方法、质量指标、药理及毒理试验结果等」): the middle items,
 # whole between two 、, are words (急、危、重 are one-character qualifiers, not a list).
 COORDINATION = re.compile(r"、[^、，,。；;：:\s]{2,}、")
@@ -344,6 +348,8 @@ class Question:
     parts: tuple[str, ...] = ()
     # a yes/no question's action: its terms after the cue, in its clause (能否为患者开展静脉输液 → 患者, 开展, 静脉, 输液)
     yes_no_action: tuple[Term, ...] = ()
+    # ...and the manner words in it (能否单独交代手术风险 → 单独; MANNER), if it is the only question asked
+    manner: tuple[str, ...] = ()
     # a comparison asked one side at a time (北京和上海分别… → 北京分别…, 上海分别…): retrieved each on its own, so
     # that every side has its best passage (HybridRetriever.retrieve_each)
     facets: tuple[str, ...] = ()
@@ -516,6 +522,7 @@ class QuestionAnalyzer:
             agent=agent.group(1) if agent else None,
             action=self.deadline_action(standalone, terms),
             yes_no_action=self.asked_action(normalized, terms),  # a follow-up's own words, not the borrowed ones
+            manner=self.asked_manner(normalized),
             stated=tuple(m.group() for m in _STATED_FIGURE.finditer(arabic_numerals(standalone))),
             party=self.condition_party(standalone, terms) if figure else None,
             role=self.asked_role(standalone) if "who" in wants else None,
@@ -720,6 +727,18 @@ class QuestionAnalyzer:
         for match in YES_NO_ASKED.finditer(question):
             rest = normalize(_CLAUSE.split(question[match.end():], maxsplit=1)[0])
             found += [t for t in terms if t.text in rest and t not in found]
+        return tuple(found)
+
+    @staticmethod
+    def asked_manner(question: str) -> tuple[str, ...]:
+        """The manner words (MANNER) in a yes/no question's action, when it is one question: with two asked
+        (能不能同时上两份医保？…能退吗？), the provisions are chosen for the other one too."""
+        if len([p for p in re.split(r"[?？]", question) if p.strip()]) > 1:
+            return ()
+        found: list[str] = []
+        for match in YES_NO_ASKED.finditer(question):
+            rest = _CLAUSE.split(question[match.end():], maxsplit=1)[0]
+            found += [w for w in MANNER if w in rest and w not in found]
         return tuple(found)
 
     def qualifiers(self, question: str, measured: Term, terms: list[Term]) -> tuple[Term, ...]:

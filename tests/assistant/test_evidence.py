@@ -20,6 +20,7 @@ from assistant.evidence import (
     figure_of_other_subject,
     gives_asked_figure,
     items_named,
+    manner_unnamed,
     names_asked_subject,
     set_left_open,
     without_action,
@@ -628,6 +629,19 @@ def test_a_yes_no_question_in_the_law_s_words_needs_its_rare_action_word(shipped
     question = shipped_assistant.analyze("能否邮寄医疗废物？")
     assert not action_unnamed(question, ["第二十五条 禁止邮寄医疗废物。"], 2, 0.7)
     assert _answers(shipped_assistant, "在北京，院内医疗急救机构能否拒绝接收院前医疗急救机构转运的急、危、重患者？", "")
+
+
+def test_a_yes_no_question_about_a_manner_the_provision_never_states_is_refused(shipped_assistant: Assistant):
+    # 第四十四条 lets 劳动者 choose where to be diagnosed; it says nothing of two institutions at once
+    assert shipped_assistant.ask("劳动者能否同时向两家承担职业病诊断的医疗卫生机构申请职业病诊断？").refused
+    assert shipped_assistant.ask("接种单位能否上门为受种者实施接种？").refused
+    # the same action without the manner is answered by the provision
+    assert _answers(shipped_assistant, "劳动者能否在本人户籍所在地申请职业病诊断？", "户籍所在地")
+    # a provision that states the manner rules on it
+    question = shipped_assistant.analyze("参保人员能否同时参加职工基本医疗保险和城乡居民基本医疗保险？")
+    assert question.manner == ("同时",)
+    assert not manner_unnamed(question, ["参保人员不得同时参加职工基本医疗保险和城乡居民基本医疗保险。"])
+    assert manner_unnamed(question, ["参保人员应当参加基本医疗保险。"])
 
 
 def test_a_yes_no_action_is_the_user_s_own_words(shipped_assistant: Assistant):

@@ -294,6 +294,14 @@ def test_a_yes_no_cue_is_no_content_word(analyzer: QuestionAnalyzer):
     assert "能不能" not in {t.text for t in analyzer.analyze("药店能不能开网店卖麻醉药？").terms}
 
 
+def test_a_yes_no_question_s_manner_is_read_from_its_action(analyzer: QuestionAnalyzer):
+    assert analyzer.analyze("规培住院医师能否单独向患者交代手术风险？").manner == ("单独",)
+    assert analyzer.analyze("男女双方能否在不同的医疗保健机构分别进行婚前医学检查？").manner == ("分别", "不同")
+    # before the cue it is the subject's, not the action's; with two questions asked it is not read
+    assert analyzer.analyze("分别参保的夫妻能否互相使用个人账户？").manner == ()
+    assert analyzer.analyze("我能不能同时上职工医保和居民医保？之前交的钱能退吗？").manner == ()
+
+
 def test_a_comparison_is_asked_one_side_at_a_time(analyzer: QuestionAnalyzer):
     # two acts, or two places: each side is retrieved on its own (HybridRetriever.retrieve_each)
     acts = analyzer.analyze("药品管理法和疫苗管理法在管理原则上的表述有什么不同？")
