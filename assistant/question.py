@@ -454,6 +454,11 @@ def arabic_numerals(text: str) -> str:
         return text
 
 
+def _yes_no_actions(question: str) -> list[str]:
+    """The clause after each yes/no cue: what is asked to be allowed or required (能否为患者开展静脉输液 → 为患者开展静脉输液)."""
+    return [normalize(_CLAUSE.split(question[m.end():], maxsplit=1)[0]) for m in YES_NO_ASKED.finditer(question)]
+
+
 class QuestionAnalyzer:
     """Analyses questions against one knowledge base's vocabulary (IDF) and a thesaurus.
 
@@ -724,8 +729,7 @@ class QuestionAnalyzer:
         """The terms of the action a yes/no question asks about: the rest of its clause after the cue
         (是否必须事先办理异地就医备案手续 → 事先, 办理, 异地, 就医, 备案, 手续)."""
         found: list[Term] = []
-        for match in YES_NO_ASKED.finditer(question):
-            rest = normalize(_CLAUSE.split(question[match.end():], maxsplit=1)[0])
+        for rest in _yes_no_actions(question):
             found += [t for t in terms if t.text in rest and t not in found]
         return tuple(found)
 
@@ -736,8 +740,7 @@ class QuestionAnalyzer:
         if len([p for p in re.split(r"[?？]", question) if p.strip()]) > 1:
             return ()
         found: list[str] = []
-        for match in YES_NO_ASKED.finditer(question):
-            rest = _CLAUSE.split(question[match.end():], maxsplit=1)[0]
+        for rest in _yes_no_actions(question):
             found += [w for w in MANNER if w in rest and w not in found]
         return tuple(found)
 
