@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from assistant.question import (
-    COORDINATION, DELEGATION, DEPUTY, DRAFTING, DESIGNATED, INLINE_LIST, LIST_ASKED, NAMED_AGENT_ASKED, TIME_PARTS, UNITS,
+    CALENDAR_DATE, COORDINATION, DELEGATION, DEPUTY, DRAFTING, DESIGNATED, INLINE_LIST, LIST_ASKED, NAMED_AGENT_ASKED, TIME_PARTS, UNITS,
     Question, Term,
     arabic_numerals,
 )
@@ -114,9 +114,12 @@ def gives_figure(question: Question, folded: str, name: str, near_chars: int, ra
         return True
     if question.answer_type != "list":  # a figure question's own premise (县域就诊率达90%以上，那基层…) is not its answer
         for figure in question.stated:  # (a list question's figure says which provision: 处五万元以下罚款的情形)
-            folded = re.sub(rf"(?<![\d.]){re.escape(figure)}", "", folded)
+            stated = re.compile(rf"(?<![\d.]){re.escape(figure)}")
+            folded, raw = stated.sub("", folded), stated.sub("", raw)  # (raw too: a bare 400余人 near 代表 is no count)
     if other_party(question, folded, shape):
         return False
+    if name in ("duration", "number"):  # a date's day (10月13日) is no count of days
+        folded, raw = CALENDAR_DATE.sub("", folded), CALENDAR_DATE.sub("", raw)
     if name == "number" and _count_left_open(question.measured, folded):
         return False
     if _parallel_subjects_unasked(question, folded, shape):

@@ -52,6 +52,11 @@ _SPECIFIC_FLAGS = ("nr", "ns", "nt", "nz", "eng")
 _NUMBER = re.compile(r"\d")
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffa-z0-9.%]+")
 
+# A calendar date (2023年9月27日, 10月13日, 6月22—23日, 2021年): its 日, 月 and 年 name a day, not a count of days,
+# months or years, so 10月13日 never answers 调研持续几天 nor 2021年 多少年.
+_DAY = r"\d{1,2}\s*(?:[—–\-~至到]\s*\d{1,2}\s*)?[日号](?:\s*[—–\-~至到]\s*\d{1,2}\s*[日号])?"
+CALENDAR_DATE = re.compile(rf"\d{{4}}\s*年(?:\s*\d{{1,2}}\s*月(?:\s*{_DAY})?)?|\d{{1,2}}\s*月\s*{_DAY}")
+
 # The same unit in other words: a question's 多少天 is answered by 六十日, 几名委员 by 委员三至九人 (people
 # are counted in 名, 人 and 位 alike).
 _PEOPLE = "名|人|位"
@@ -174,8 +179,8 @@ _ASKED_UNIT = re.compile(rf"(?:(?<![哪那这])几|多少)(个)?({MULTI_UNITS}|[
 # The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
 _FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
 _CLAUSE = re.compile(r"[，,。？?；;！!]")
-# A figure stated in a question, with its measure word or sign (90%, 9家, 3年); 第1类 is an ordinal.
-_STATED_FIGURE = re.compile(rf"(?<![第\d.])\d[\d,.]*\s*(?:%|％|‰|个?(?:{MULTI_UNITS}|[{UNITS}]))")
+# A figure stated in a question, with its measure word or sign (90%, 9家, 3年, 400余人, 13000多家); 第1类 is an ordinal.
+_STATED_FIGURE = re.compile(rf"(?<![第\d.])\d[\d,.]*\s*[余多+]*\s*(?:%|％|‰|个?(?:{MULTI_UNITS}|[{UNITS}]))")
 # A question's condition clause: what comes before its first 「…的，」 (劳动者对仲裁裁决不服的，…).
 _CONDITION = re.compile(r"([^，,。；;？?]+?)的[，,]")
 # A period asked as the deadline of what follows it: 在多少日内提起诉讼, 几个工作日前报告.

@@ -126,6 +126,18 @@ def test_a_figure_question_needs_a_figure_of_the_asked_kind(shipped_assistant: A
     assert _gives(shipped_assistant, "从业人员包括哪几类？", "从业人员包括急救医师、调度人员。")
 
 
+def test_a_calendar_date_is_no_count_of_days_months_or_years(shipped_assistant: Assistant):
+    """10月13日 names a day: it answers neither 持续几天 nor, as 2021年, 多少年."""
+    assert not _gives(shipped_assistant, "线上调研每次持续几天？", "10月13日我们会发布正式起草的建设指南。")
+    assert not _gives(shipped_assistant, "研修班办了几天？", "研修班于2024年6月22—23日在南宁举行。")
+    assert not _gives(shipped_assistant, "这项工作已经开展多少年了？", "从2021年开始做了相关的政策设计。")
+    assert _gives(shipped_assistant, "研修班办了几天？", "2024年6月22日起，研修班为期两天。")
+    assert _gives(shipped_assistant, "复验结论要在多少日内作出？", "应当自收到申请之日起三十日内作出复验结论。")
+    # and the news question about the meeting's length is answered by the sentence that gives it (一天会议)
+    answer = shipped_assistant.ask("广西那次专科交流会总共开了多长时间？")
+    assert not answer.refused and "一天" in answer.answer
+
+
 def _gives_typed(assistant: Assistant, question: str, unit: str) -> bool:
     return gives_asked_figure(assistant.analyze(question), unit, assistant.settings.answer.count_max_distance, typed=True)
 
@@ -335,6 +347,10 @@ def test_a_figure_the_question_states_itself_is_no_answer(shipped_assistant: Ass
     assert not _gives(shipped_assistant, question, "县域就诊率达90%以上。")
     assert _gives(shipped_assistant, question, "县域就诊率达90%以上，基层就诊率达65%。")
     assert shipped_assistant.ask(question).refused
+    # so is a round figure (400余人), which also counts when bare near the counted noun
+    whole = "交流会共有400余人参会，其中44家医院的代表有多少人？"
+    assert shipped_assistant.analyze(whole).stated == ("400余人", "44家")
+    assert not _gives(shipped_assistant, whole, "44家医院领导及相关科室负责人、三级医院代表共400余人参会。")
     # a list question's figure says which provision is meant: 第七十六条 is still the one quoted
     assert _answers(shipped_assistant, "心理咨询人员、心理治疗人员有哪些行为，会被责令改正、警告并处五千元以上一万元以下罚款？", "五千元以上一万元以下")
 

@@ -246,6 +246,7 @@ def test_a_time_of_day_is_not_a_count_in_dian(analyzer: QuestionAnalyzer, questi
 def test_the_figures_a_question_states_are_its_premise(analyzer: QuestionAnalyzer):
     assert analyzer.analyze("县域就诊率达90%以上，那基层就诊率是多少？").stated == ("90%",)
     assert analyzer.analyze("三级医院有九家，二级医院有几家？").stated == ("9家",)  # numerals read as digits
+    assert analyzer.analyze("60万医护人员中有13000多家医院的吗？").stated == ("60万", "13000多家")  # round figures too
     assert analyzer.analyze("第一类医疗器械的备案要多少天？").stated == ()  # an ordinal states no figure
 
 
