@@ -25,6 +25,7 @@ from assistant.evidence import (
     gives_asked_figure,
     manner_unnamed,
     names_asked_subject,
+    other_occurrence,
     other_time_part,
     set_left_open,
     set_size_unmet,
@@ -103,7 +104,8 @@ class Evidence:
     # with answer.grounded_types also a when/where/which-agent question its date, place or agent
     figure_given: bool = True
     # ...and the quoted units' 款 and headers name whose figure it is (evidence.names_asked_subject) and speak of
-    # the asked part of the day or year, if one is asked (evidence.other_time_part)
+    # the asked part of the day or year, if one is asked (evidence.other_time_part), and name the asked occurrence
+    # of an event (下一期, 上一届, 首批: evidence.other_occurrence)
     subject_named: bool = True
     # how much more similar the best unit's passage is to the question without a word no document uses
     # (evidence.without_unknown_words; 0 when there is none, or in the paraphrase band, where it is not computed)
@@ -356,6 +358,7 @@ class Assistant:
                 figure_deferred(q, units, answering, units[0].passage.chunk.header)
             )
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
+            subject = subject and not other_occurrence(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
             listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages)) and not set_size_unmet(q, quoted)
             unnamed = share >= cfg.yes_no_full_coverage and action_unnamed(q, contexts, cfg.yes_no_rare_df, cfg.qualifier_min_match)

@@ -561,6 +561,16 @@ def other_time_part(question: Question, contexts: list[str]) -> bool:
     return any(p in text for group in TIME_PARTS if set(group) & set(question.parts) for p in group)
 
 
+def other_occurrence(question: Question, contexts: list[str]) -> bool:
+    """Whether the question asks about an occurrence or batch of an event (OCCURRENCE) that no quoted unit names:
+    a report of this year's 研修班 held on 6月22—23日 does not say when the 下一期 is, nor its 参训人数 how many more
+    came than to the 上一届."""
+    if not question.occurrences or not contexts:
+        return False
+    text = normalize("\n".join(contexts))
+    return any(o not in text for o in question.occurrences)
+
+
 def without_unknown_words(question: Question, context: str) -> list[str]:
     """The question once without each of its words that no document uses (df 0) and whose synonyms are
     not in `context` (the best unit's passage and header).

@@ -174,6 +174,10 @@ LOCATION_GIVEN = re.compile(r"设[在于]|设置在|位于|坐落|地址|地处"
 DEPUTY = "副"
 # Parts of a day or a year exclude each other: what 23日上午 says is not what 23日下午 asks about.
 TIME_PARTS: tuple[tuple[str, ...], ...] = (("凌晨", "上午", "中午", "下午", "晚上"), ("上半年", "下半年"))
+# Which occurrence of a recurring event or which batch a question asks about (下一站, 下一期, 上一届, 首批, 第二批):
+# a report tells of one occurrence, and what it says of it answers nothing about the next one or an earlier one.
+# (首次, 第一次 are not: a law's 首次参加 is a condition of the person, said as often 第一次 by a user)
+OCCURRENCE = re.compile(rf"[下上]一?(?:站|期|届|次|轮|批|场)|(?:首|第[{_CN_DIGITS}\d]+)(?:站|期|届|轮|批|场)")
 _ROLE_ASKED = re.compile(r"([\u4e00-\u9fff]{2,12})(?:(?:是|为)(?:谁|哪位)|由谁(?:担任|出任))")
 _ASKED_UNIT = re.compile(rf"(?:(?<![哪那这])几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
 # The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
@@ -351,6 +355,8 @@ class Question:
     role: str | None = None
     # the parts of a day or year the question is about (23日下午 → 下午), see TIME_PARTS
     parts: tuple[str, ...] = ()
+    # the occurrence or batch of an event the question is about (下一期研修班 → 下一期), see OCCURRENCE
+    occurrences: tuple[str, ...] = ()
     # a yes/no question's action: its terms after the cue, in its clause (能否为患者开展静脉输液 → 患者, 开展, 静脉, 输液)
     yes_no_action: tuple[Term, ...] = ()
     # ...and the manner words in it (能否单独交代手术风险 → 单独; MANNER), if it is the only question asked
@@ -537,6 +543,7 @@ class QuestionAnalyzer:
             party=self.condition_party(standalone, terms) if figure else None,
             role=self.asked_role(standalone) if "who" in wants else None,
             parts=self.time_parts(normalized) or self.time_parts(standalone),  # a follow-up's own words first
+            occurrences=tuple(OCCURRENCE.findall(normalized)) or tuple(OCCURRENCE.findall(standalone)),
             several=(several := bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2),
             facets=self.facets(standalone) if several else (),
             item_head=self.items_head(standalone, terms) if answer_type == "list" else None,

@@ -22,6 +22,7 @@ from assistant.evidence import (
     items_named,
     manner_unnamed,
     names_asked_subject,
+    other_occurrence,
     set_left_open,
     without_action,
     without_unknown_words,
@@ -397,6 +398,20 @@ def test_another_part_of_the_day_does_not_answer(shipped_assistant: Assistant):
     assert shipped_assistant.analyze("那23日下午是哪些专家给学员授课的？", history).parts == ("下午",)
     assert shipped_assistant.ask("那23日下午是哪些专家给学员授课的？", history).refused
     assert _answers(shipped_assistant, "23日上午是哪些专家给研修班学员授课的？", "袁海涛")
+
+
+def test_another_occurrence_of_an_event_is_not_the_reported_one(shipped_assistant: Assistant):
+    analyze = shipped_assistant.analyze
+    assert analyze("中山一院广西医院下一期高级研修班计划什么时候举办？").occurrences == ("下一期",)
+    assert analyze("这次研修班的参训人数比上一届多了多少？").occurrences == ("上一届",)
+    assert analyze("灵活就业人员首次参加职工医保，从什么时候起享受待遇？").occurrences == ()  # a condition, not a batch
+    question = "县域医院综合能力提升项目医学专科交流会的下一站在哪个省举办？"
+    report = "《县域医院综合能力提升项目医学专科交流会(广西站)》在南宁顺利召开。"
+    assert other_occurrence(analyze(question), [report])
+    assert not other_occurrence(analyze(question), ["交流会的下一站将在贵州举办。"])
+    assert shipped_assistant.ask(question).refused
+    # the batch the report tells of is still answered
+    assert _answers(shipped_assistant, "广西首批纳入“千县工程”的44家县级医院中，有几家已建成为三级综合医院？", "9家")
 
 
 def test_a_count_the_law_leaves_open_is_not_given(shipped_assistant: Assistant):
