@@ -26,6 +26,7 @@ from assistant.evidence import (
     manner_unnamed,
     names_asked_subject,
     other_occurrence,
+    part_unnamed,
     other_time_part,
     set_left_open,
     set_size_unmet,
@@ -356,7 +357,7 @@ class Assistant:
                 and figure_elsewhere(q, units, cfg.count_max_distance, cfg.situation_min_ratio, cfg.qualifier_min_match)
             ) and not figure_of_other_subject(q, contexts) and not figure_of_other_condition(q, answering) and not (
                 figure_deferred(q, units, answering, units[0].passage.chunk.header)
-            )
+            ) and not part_unnamed(q, answering, cfg.count_max_distance)
             subject = names_asked_subject(q, contexts, cfg.qualifier_min_match) and not other_time_part(q, contexts)
             subject = subject and not other_occurrence(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))

@@ -561,6 +561,24 @@ def other_time_part(question: Question, contexts: list[str]) -> bool:
     return any(p in text for group in TIME_PARTS if set(group) & set(question.parts) for p in group)
 
 
+def part_unnamed(question: Question, answering: str, near_chars: int) -> bool:
+    """Whether a figure is asked of a part of a whole the question states (44家县级医院中，有几家已建成为三级综合医院)
+    and no figure of the asked kind, other than the stated ones, stands within `near_chars` of the part's weightiest
+    term. A report gives a whole and some of its parts (「44家…其中9家已建成为三级综合医院…累计建成…135个」): the
+    whole's figure or another part's does not count the asked one (135个中有多少个是2023年新建的)."""
+    if not question.part or not answering:
+        return False
+    shapes = _figure_shapes(question)
+    if not shapes:
+        return False
+    folded = arabic_numerals(answering)
+    for figure in question.stated:
+        folded = re.sub(rf"(?<![\d.]){re.escape(figure)}", "", folded)
+    term = max(question.part, key=lambda t: t.weight)
+    distances = [d for s in shapes if (d := figure_distance(folded, s, term)) is not None]
+    return not distances or min(distances) > near_chars
+
+
 def other_occurrence(question: Question, contexts: list[str]) -> bool:
     """Whether the question asks about an occurrence or batch of an event (OCCURRENCE) that no quoted unit names:
     a report of this year's 研修班 held on 6月22—23日 does not say when the 下一期 is, nor its 参训人数 how many more

@@ -185,6 +185,9 @@ _FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
 _CLAUSE = re.compile(r"[，,。？?；;！!]")
 # A figure stated in a question, with its measure word or sign (90%, 9家, 3年, 400余人, 13000多家); 第1类 is an ordinal.
 _STATED_FIGURE = re.compile(rf"(?<![第\d.])\d[\d,.]*\s*[余多+]*\s*(?:%|％|‰|个?(?:{MULTI_UNITS}|[{UNITS}]))")
+# A whole the question states, and a part of it asked (44家医院中有多少家是中医医院, 60万医护人员中，来自广西的有多少人):
+# the figure and its things up to 中 (not 中心, 中医, 中国…; a date is no whole), then the asked part.
+_PART_OF_WHOLE = re.compile(rf"\d[\d,.]*\s*[万千百亿]?[余多+]*\s*个?(?:{MULTI_UNITS}|[{UNITS}])[^，,。？?；;]{{1,30}}?中(?![心国医华央小层期途间级药])[，,]?(.+)$")
 # A question's condition clause: what comes before its first 「…的，」 (劳动者对仲裁裁决不服的，…).
 _CONDITION = re.compile(r"([^，,。；;？?]+?)的[，,]")
 # A period asked as the deadline of what follows it: 在多少日内提起诉讼, 几个工作日前报告.
@@ -355,6 +358,9 @@ class Question:
     role: str | None = None
     # the parts of a day or year the question is about (23日下午 → 下午), see TIME_PARTS
     parts: tuple[str, ...] = ()
+    # what a figure is asked of within a whole the question states (44家医院中有多少家是中医医院 → 中医医院): the
+    # answer's figure stands by these words, not the whole's
+    part: tuple[Term, ...] = ()
     # the occurrence or batch of an event the question is about (下一期研修班 → 下一期), see OCCURRENCE
     occurrences: tuple[str, ...] = ()
     # a yes/no question's action: its terms after the cue, in its clause (能否为患者开展静脉输液 → 患者, 开展, 静脉, 输液)
@@ -408,7 +414,8 @@ class Question:
         if name == "number":
             if self.unit:
                 unit = UNIT_ALIASES.get(self.unit, re.escape(self.unit))
-                return re.compile(rf"(?<!第)(\d[\d,.]*|[{_CN_DIGITS}]+)\s*[+余多]*\s*(个)?\s*(?:{unit})")
+                # an ordinal is no count, nor is its last digit (第十人民医院 reads 第10人民医院: no 0人)
+                return re.compile(rf"(?<![第\d.,])(\d[\d,.]*[万千百亿]?|[{_CN_DIGITS}]+)\s*[+余多]*\s*(个)?\s*(?:{unit})")
             return re.compile(rf"\d|百分之|[{_CN_DIGITS}]+[成倍]|[{_CN_DIGITS}]+[{UNITS}]")
         if name == "who" and self.role and not self.agent:  # 主任是谁: the office, not its deputy's (常务副主任延琦)
             return re.compile(rf"(?<!{DEPUTY}){re.escape(self.role)}")
@@ -541,6 +548,7 @@ class QuestionAnalyzer:
             manner=self.asked_manner(normalized),
             stated=tuple(m.group() for m in _STATED_FIGURE.finditer(arabic_numerals(standalone))),
             party=self.condition_party(standalone, terms) if figure else None,
+            part=self.asked_part(standalone, terms) if figure else (),
             role=self.asked_role(standalone) if "who" in wants else None,
             parts=self.time_parts(normalized) or self.time_parts(standalone),  # a follow-up's own words first
             occurrences=tuple(OCCURRENCE.findall(normalized)) or tuple(OCCURRENCE.findall(standalone)),
@@ -686,6 +694,17 @@ class QuestionAnalyzer:
             df = t.df or max((index.document_frequency(alt) for alt in t.synonyms), default=0)
             return Term(t.text, t.weight, t.synonyms, df)
         return None
+
+    @staticmethod
+    def asked_part(question: str, terms: list[Term]) -> tuple[Term, ...]:
+        """The terms of the part a figure is asked of, after the whole the question states (…44家医院中，有几家已建成
+        为三级综合医院 → 建成, 三级综合医院). Reports give a whole and then its parts (其中9家…): the whole's own figure,
+        or another part's, is no answer."""
+        match = _PART_OF_WHOLE.search(CALENDAR_DATE.sub("", arabic_numerals(question)))  # 6月中 is no whole
+        if not match:
+            return ()
+        rest = match.group(1)
+        return tuple(t for t in terms if t.df > 0 and len(t.text) >= 2 and arabic_numerals(t.text) in rest and not t.text[0].isdigit())
 
     def condition_party(self, question: str, terms: list[Term]) -> Term | None:
         """The noun that opens the question's condition clause (…的，): 「劳动者对…仲裁裁决不服的，应当在多少

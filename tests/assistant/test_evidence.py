@@ -23,6 +23,7 @@ from assistant.evidence import (
     manner_unnamed,
     names_asked_subject,
     other_occurrence,
+    part_unnamed,
     set_left_open,
     without_action,
     without_unknown_words,
@@ -412,6 +413,27 @@ def test_another_occurrence_of_an_event_is_not_the_reported_one(shipped_assistan
     assert shipped_assistant.ask(question).refused
     # the batch the report tells of is still answered
     assert _answers(shipped_assistant, "广西首批纳入“千县工程”的44家县级医院中，有几家已建成为三级综合医院？", "9家")
+
+
+def test_a_part_of_a_stated_whole_is_counted_by_its_own_figure(shipped_assistant: Assistant):
+    analyze, near = shipped_assistant.analyze, shipped_assistant.settings.answer.count_max_distance
+    asked = analyze("广西首批纳入“千县工程”的44家县级医院中，有几家已建成为三级综合医院？")
+    assert [t.text for t in asked.part] == ["建成", "三级综合医院"]
+    assert analyze("2024年6月中山一院承办的研修班有多少人参加？").part == ()  # a date is no whole (6月中山)
+    report = "目前全区首批44家县级医院纳入国家的“千县过程”,其中9家已建成为三级综合医院,累计建成“急诊急救五大中心”135个。"
+    assert not part_unnamed(asked, report, near)
+    new = analyze("广西累计建成的135个“急诊急救五大中心”中，有多少个是2023年新建的？")
+    assert part_unnamed(new, report, near)  # the whole's 135个 and the hospitals' 9家 count no new centre
+    assert part_unnamed(new, "2023年新建“急诊急救五大中心”。", near)
+    assert not part_unnamed(new, "其中2023年新建12个。", near)
+    assert shipped_assistant.ask("县域学习平台培训的60万县域医护人员中，来自广西的有多少人？").refused
+    assert _answers(shipped_assistant, "广西首批纳入“千县工程”的44家县级医院中，有几家已建成为三级综合医院？", "9家")
+
+
+def test_an_ordinal_in_a_name_is_no_count(shipped_assistant: Assistant):
+    question = "交流会第三单元有多少名代表到场听讲？"
+    assert not _gives(shipped_assistant, question, "同济大学附属第十人民医院余震教授带来了学术分享。")  # 第10人: no 0人
+    assert _gives(shipped_assistant, question, "共有120名代表到场听讲。")
 
 
 def test_a_count_the_law_leaves_open_is_not_given(shipped_assistant: Assistant):
