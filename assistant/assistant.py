@@ -25,6 +25,7 @@ from assistant.evidence import (
     gives_asked_figure,
     manner_unnamed,
     names_asked_subject,
+    members_unlisted,
     other_occurrence,
     part_unnamed,
     other_time_part,
@@ -362,6 +363,7 @@ class Assistant:
             subject = subject and not other_occurrence(q, contexts)
             counted = not (q.counts_things and quoted and all(c.subject_absent for c in quoted))
             listed = not (cfg.delegated_sets and set_left_open(q, quoted, passages)) and not set_size_unmet(q, quoted)
+            listed = listed and not members_unlisted(q, contexts)
             unnamed = share >= cfg.yes_no_full_coverage and action_unnamed(q, contexts, cfg.yes_no_rare_df, cfg.qualifier_min_match)
             unnamed = unnamed or (cfg.yes_no_manner and manner_unnamed(q, contexts))
         # a paraphrase is mostly words no document uses: the check is for a question in the documents' words

@@ -561,6 +561,30 @@ def other_time_part(question: Question, contexts: list[str]) -> bool:
     return any(p in text for group in TIME_PARTS if set(group) & set(question.parts) for p in group)
 
 
+def members_unlisted(question: Question, contexts: list[str]) -> bool:
+    """Whether a list question asks the members of a collective (`Question.members_of`) and the quoted units never
+    enumerate it where they name it: right after it (「指定传染病，是指…艾滋病、淋病…」, INLINE_LIST) or as a 、-list
+    closed by 等 before it (「肿瘤防治、慢病管理…等专项工作」). A collective named whole (「落实各项重点任务」) or as one
+    item of another list (「…和我院医疗技术协作单位等30位特邀嘉宾」) is not listed. A question that asks several things
+    may take its list from another part's provisions, and is not judged."""
+    collective = question.members_of
+    if not collective or question.several or not contexts:
+        return False
+    text = normalize("\n".join(contexts))
+    for m in re.finditer(re.escape(normalize(collective)), text):
+        lead = INLINE_LIST.search(text, m.end(), m.end() + _LIST_REACH)
+        if lead and lead.start() - m.end() <= _LEAD_GAP:
+            return False
+        if _LISTED_BEFORE.search(text[max(0, m.start() - _LIST_REACH) : m.start()]):
+            return False
+    return True
+
+
+_LEAD_GAP = 6  # characters between a collective and its list's lead (「指定传染病，是指」, 「病历资料包括」)
+_LIST_REACH = 60  # characters a list before or after a collective is looked for in
+_LISTED_BEFORE = re.compile(r"、[^。；;]*等[^、。；;]{0,4}$")
+
+
 def part_unnamed(question: Question, answering: str, near_chars: int) -> bool:
     """Whether a figure is asked of a part of a whole the question states (44家县级医院中，有几家已建成为三级综合医院)
     and no figure of the asked kind, other than the stated ones, stands within `near_chars` of the part's weightiest

@@ -208,6 +208,20 @@ MANNER = ("单独", "同时", "分别", "不同", "另外", "另行", "上门", 
 # Three or more items listed inside a sentence (「研制方法、质量指标、药理及毒理试验结果等」): the middle items,
 # whole between two 、, are words (急、危、重 are one-character qualifiers, not a list).
 COORDINATION = re.compile(r"、[^、，,。；;：:\s]{2,}、")
+# A list asked member by member (具体是哪些, 具体包括哪些): the documents must enumerate the set where they name it, a
+# collective named whole (落实各项重点任务, “我院医疗技术协作单位等30位嘉宾”) does not list its members.
+MEMBERS_ASKED = re.compile(r"具体")
+_QUOTED = re.compile(r"[“\"]([^”\"]{2,})[”\"]")
+
+
+def members_asked(question: str, head: Term | None) -> str | None:
+    """The collective a list question asks the members of (MEMBERS_ASKED): the phrase it quotes, else its items' head."""
+    if not MEMBERS_ASKED.search(question):
+        return None
+    quoted = _QUOTED.search(question)
+    return quoted.group(1) if quoted else (head.text if head else None)
+
+
 # A set the provision leaves to another rule: 「具体目录由国务院中医药主管部门会同…制定」「范围由省医疗保障主管部门
 # 规定」 names who fixes the items (a law's delegation clause), not the items.
 # The verb closes the clause (…制定。 …拟订，报… …制定、调整并公布): 「由县级人民政府按照规定予以补贴」 delegates nothing.
@@ -373,6 +387,9 @@ class Question:
     # the head of what a list question's items are: the last noun right after the cue, a term (哪些费用项目 → 项目,
     # 需要具备哪些条件 → 条件, 哪些单位应当… → 单位), with its synonyms
     item_head: Term | None = None
+    # the collective whose members a list question asks for by 具体 (“我院医疗技术协作单位”具体是哪些医院 → the quoted
+    # phrase, else the items' head): the answer lists them where the documents name it (MEMBERS_ASKED)
+    members_of: str | None = None
     # how many items a list question says its set has (那9家医院是哪几家, 是指哪五个中心 → 9, 5) and what they are
     # (医院, 中心; None when the measure word alone says it: 哪两类): see `set_size_of`
     set_size: int | None = None
@@ -554,7 +571,8 @@ class QuestionAnalyzer:
             occurrences=tuple(OCCURRENCE.findall(normalized)) or tuple(OCCURRENCE.findall(standalone)),
             several=(several := bool(SEVERAL.search(standalone)) or len(re.findall(r"[?？]", standalone)) >= 2),
             facets=self.facets(standalone) if several else (),
-            item_head=self.items_head(standalone, terms) if answer_type == "list" else None,
+            item_head=(head := self.items_head(standalone, terms) if answer_type == "list" else None),
+            members_of=members_asked(standalone, head) if answer_type == "list" else None,
             set_size=sized[0] if sized else None,
             set_noun=sized[1] if sized else None,
         )

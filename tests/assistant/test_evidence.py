@@ -21,6 +21,7 @@ from assistant.evidence import (
     gives_asked_figure,
     items_named,
     manner_unnamed,
+    members_unlisted,
     names_asked_subject,
     other_occurrence,
     part_unnamed,
@@ -428,6 +429,22 @@ def test_a_part_of_a_stated_whole_is_counted_by_its_own_figure(shipped_assistant
     assert not part_unnamed(new, "其中2023年新建12个。", near)
     assert shipped_assistant.ask("县域学习平台培训的60万县域医护人员中，来自广西的有多少人？").refused
     assert _answers(shipped_assistant, "广西首批纳入“千县工程”的44家县级医院中，有几家已建成为三级综合医院？", "9家")
+
+
+def test_members_asked_must_be_listed_where_the_collective_is_named(shipped_assistant: Assistant):
+    analyze = shipped_assistant.analyze
+    tasks = analyze("黎甲文建议“落实各项重点任务”，具体是指哪几项重点任务？")
+    assert tasks.members_of == "落实各项重点任务"
+    assert analyze("县域学习平台下一步的工作重点是哪些专项工作？").members_of is None  # no 具体: not asked member by member
+    speech = "借此机会我讲三点建议:第一高度重视千县工程,落实各项重点任务;第二做好组织实施。"
+    assert members_unlisted(tasks, [speech])
+    assert not members_unlisted(tasks, ["落实各项重点任务，包括专科建设、人才培养和信息化建设。"])
+    diseases = analyze("母婴保健法所说的“指定传染病”具体有哪几种？")
+    assert not members_unlisted(diseases, ["指定传染病，是指《中华人民共和国传染病防治法》中规定的艾滋病、淋病、梅毒、麻风病。"])
+    work = analyze("县域学习平台下一步具体做哪些专项工作？")
+    assert not members_unlisted(work, ["下一步工作重点将是做好肿瘤防治、慢病管理、专科建设等专项工作。"])
+    assert shipped_assistant.ask("参加研修班授课的“我院医疗技术协作单位”具体是哪些医院？").refused
+    assert _answers(shipped_assistant, "母婴保健法所说的“指定传染病”具体有哪几种？", "梅毒")
 
 
 def test_an_ordinal_in_a_name_is_no_count(shipped_assistant: Assistant):
