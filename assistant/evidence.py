@@ -101,6 +101,13 @@ def bigram_share(phrase: str, text: str) -> float:
     return sum(g in text for g in grams) / len(grams) if grams else float(phrase in text)
 
 
+def without_stated(question: Question, text: str) -> str:
+    """`text` without the figures the question states itself (`Question.stated`): they are its premise."""
+    for figure in question.stated:
+        text = re.sub(rf"(?<![\d.]){re.escape(figure)}", "", text)
+    return text
+
+
 def gives_figure(question: Question, folded: str, name: str, near_chars: int, raw: str) -> bool:
     """Whether a text gives a figure of answer type `name` as the question asks it: in the asked unit
     (几家 needs …家), or also a share when the unit was only implied (费 → 元, but 个人缴费不低于多少 is
@@ -113,9 +120,8 @@ def gives_figure(question: Question, folded: str, name: str, near_chars: int, ra
     if shape is None:
         return True
     if question.answer_type != "list":  # a figure question's own premise (县域就诊率达90%以上，那基层…) is not its answer
-        for figure in question.stated:  # (a list question's figure says which provision: 处五万元以下罚款的情形)
-            stated = re.compile(rf"(?<![\d.]){re.escape(figure)}")
-            folded, raw = stated.sub("", folded), stated.sub("", raw)  # (raw too: a bare 400余人 near 代表 is no count)
+        # (a list question's figure says which provision: 处五万元以下罚款的情形); raw too: a bare 400余人 near 代表 is no count
+        folded, raw = without_stated(question, folded), without_stated(question, raw)
     if other_party(question, folded, shape):
         return False
     if name in ("duration", "number"):  # a date's day (10月13日) is no count of days
@@ -561,6 +567,11 @@ def other_time_part(question: Question, contexts: list[str]) -> bool:
     return any(p in text for group in TIME_PARTS if set(group) & set(question.parts) for p in group)
 
 
+_LEAD_GAP = 6  # characters between a collective and its list's lead (「指定传染病，是指」, 「病历资料包括」)
+_LIST_REACH = 60  # characters a list before or after a collective is looked for in
+_LISTED_BEFORE = re.compile(r"、[^。；;]*等[^、。；;]{0,4}$")
+
+
 def members_unlisted(question: Question, contexts: list[str]) -> bool:
     """Whether a list question asks the members of a collective (`Question.members_of`) and the quoted units never
     enumerate it where they name it: right after it (「指定传染病，是指…艾滋病、淋病…」, INLINE_LIST) or as a 、-list
@@ -580,11 +591,6 @@ def members_unlisted(question: Question, contexts: list[str]) -> bool:
     return True
 
 
-_LEAD_GAP = 6  # characters between a collective and its list's lead (「指定传染病，是指」, 「病历资料包括」)
-_LIST_REACH = 60  # characters a list before or after a collective is looked for in
-_LISTED_BEFORE = re.compile(r"、[^。；;]*等[^、。；;]{0,4}$")
-
-
 def part_unnamed(question: Question, answering: str, near_chars: int) -> bool:
     """Whether a figure is asked of a part of a whole the question states (44家县级医院中，有几家已建成为三级综合医院)
     and no figure of the asked kind, other than the stated ones, stands within `near_chars` of the part's weightiest
@@ -595,9 +601,7 @@ def part_unnamed(question: Question, answering: str, near_chars: int) -> bool:
     shapes = _figure_shapes(question)
     if not shapes:
         return False
-    folded = arabic_numerals(answering)
-    for figure in question.stated:
-        folded = re.sub(rf"(?<![\d.]){re.escape(figure)}", "", folded)
+    folded = without_stated(question, arabic_numerals(answering))
     term = max(question.part, key=lambda t: t.weight)
     distances = [d for s in shapes if (d := figure_distance(folded, s, term)) is not None]
     return not distances or min(distances) > near_chars

@@ -722,7 +722,9 @@ class QuestionAnalyzer:
         if not match:
             return ()
         rest = match.group(1)
-        return tuple(t for t in terms if t.df > 0 and len(t.text) >= 2 and arabic_numerals(t.text) in rest and not t.text[0].isdigit())
+        return tuple(
+            t for t in terms if t.df > 0 and len(t.text) >= 2 and not t.text[0].isdigit() and arabic_numerals(t.text) in rest
+        )
 
     def condition_party(self, question: str, terms: list[Term]) -> Term | None:
         """The noun that opens the question's condition clause (…的，): 「劳动者对…仲裁裁决不服的，应当在多少
