@@ -122,7 +122,7 @@ class ExtractiveGenerator:
         }
         # a count must be of the asked thing: does each passage (with its header) name it at all?
         counts_elsewhere = {
-            p.n: bool(question.unit)
+            p.n: bool(question.unit) and not question.unit_implied
             and _subject_strength(terms, p.chunk.header + "\n" + p.chunk.text) < self.cfg.subject_min_match
             for p in passages
         }

@@ -64,7 +64,11 @@ UNIT_ALIASES = {"天": "天|日", "日": "日|天", "个月": "个?月", "月": 
                 "元": "元", "平方米": "平方米|平米|亩", "摄氏度": "摄氏度|℃|度", "名": _PEOPLE, "人": _PEOPLE, "位": _PEOPLE,
                 # 个 is the everyday classifier: 几个代表 is answered by 五名代表, 几个医院 by 三家
                 "个": rf"个|{_PEOPLE}|家|所",
-                "公斤": "公斤|千克|kg", "千克": "千克|公斤|kg", "米": "(?<![平立]方)米"}
+                "公斤": "公斤|千克|kg", "千克": "千克|公斤|kg", "米": "(?<![平立]方)米|公里"}
+
+# A length asked by its dimension (多远, 多深, 多宽, 多厚): given in 米 (「距离上述地点三十米以内」), never by a
+# provision that leaves it to a rule (「按照规定深埋」). Not 更多深入, 多重 (multiple), nor 多高 (待遇水平有多高).
+DIMENSION_ASKED = re.compile(r"(?<![更很许较诸众繁])多[远深宽厚](?![入化远])")
 
 # A figure asked without its unit whose kind names the unit: a fee or a fine is given in 元, an area
 # in 平方米, a temperature in 摄氏度 (「报名费是多少」 is not answered by 为期两天).
@@ -72,6 +76,7 @@ IMPLIED_UNITS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(费|价|金额|资金|经费|补贴|补助|罚款|工资|报酬|津贴|投资|奖励)"), "元"),
     (re.compile(r"面积"), "平方米"),
     (re.compile(r"温度"), "摄氏度"),
+    (re.compile(rf"{DIMENSION_ASKED.pattern}|距离|深度|宽度|厚度"), "米"),
 )
 
 # A question that cites its source first: 「献血法规定…」「北京市医院安全秩序管理规定要求…」「…条例中规定的…」.
@@ -88,6 +93,8 @@ ASKING = re.compile(
 )
 # Measure words and time units a count or a period is given in.
 UNITS = "家个位名项次年月日天周人元所张床种类条门期批亿万点部篇场轮届章节份台套倍辆例剂米克升吨秒"
+# A grade is asked in 级 too (失能等级达到几级), but a question's 三级医院 names a kind of hospital, not a figure it states.
+ASKED_UNITS = UNITS + "级"
 # ...of them, those that count things (家 hospitals, 名 people, 项 items), not amounts (元, 倍) or time (日, 年)
 THING_UNITS = frozenset("家个位名项所张床种类条门批部篇份台套辆例剂人场届")
 _CN_DIGITS = "一二三四五六七八九十百千万两"
@@ -144,7 +151,7 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
                # 5%, 百分之五点五, 三分之一 (which cn2an writes 1/3), 五成
                re.compile(r"%|％|‰|分之|(?<![\d/])\d{1,2}/\d{1,2}(?![\d/])|[一二三四五六七八九十]成|\d成")),
     # (哪几种, 哪几项 ask for the items: a list, not a count; 那几种, 这几项 point at things already named)
-    AnswerType("number", re.compile(rf"(多少|(?<![哪那这])几(?:{MULTI_UNITS})|(?<![哪那这])几[{UNITS}]|数量|人数|规模|多大|多高|不少于|不超过|以上|以下|金额|罚款)"), None),
+    AnswerType("number", re.compile(rf"(多少|(?<![哪那这])几(?:{MULTI_UNITS})|(?<![哪那这])几[{ASKED_UNITS}]|数量|人数|规模|多大|多高|{DIMENSION_ASKED.pattern}|不少于|不超过|以上|以下|金额|罚款)"), None),
     # a time of day: 几点开幕 is answered by 上午9:00 or 9点30分, never by 三点建议 (a count in 点)
     AnswerType("time", re.compile(r"(几点钟|几点(?=[开召发举结出到起截])|什么时刻|几时几分)"),
                re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|(?:[上下]午|晚上|早上|凌晨|中午)\s*\d{1,2}\s*[点时]|"
@@ -179,7 +186,7 @@ TIME_PARTS: tuple[tuple[str, ...], ...] = (("凌晨", "上午", "中午", "下�
 # (首次, 第一次 are not: a law's 首次参加 is a condition of the person, said as often 第一次 by a user)
 OCCURRENCE = re.compile(rf"[下上]一?(?:站|期|届|次|轮|批|场)|(?:首|第[{_CN_DIGITS}\d]+)(?:站|期|届|轮|批|场)")
 _ROLE_ASKED = re.compile(r"([\u4e00-\u9fff]{2,12})(?:(?:是|为)(?:谁|哪位)|由谁(?:担任|出任))")
-_ASKED_UNIT = re.compile(rf"(?:(?<![哪那这])几|多少)(个)?({MULTI_UNITS}|[{UNITS}]?)")
+_ASKED_UNIT = re.compile(rf"(?:(?<![哪那这])几|多少)(个)?({MULTI_UNITS}|[{ASKED_UNITS}]?)")
 # The word that asks for a figure: what it measures is the noun next to it (多少张床位, 有效期是几年).
 _FIGURE_ASK = re.compile(r"^(多少|几|多[长久大高]|百分之几)")
 _CLAUSE = re.compile(r"[，,。？?；;！!]")
@@ -684,6 +691,8 @@ class QuestionAnalyzer:
                 continue
             if _DEADLINE.search(clause):
                 return None  # 在多少日内向人民法院提起诉讼: the period of an action, not a quantity of a noun
+            if DIMENSION_ASKED.search(clause):
+                return None  # 门口多远以内不准停车: a distance from a place, not a quantity a noun names
             # jieba tags some titles as distinguishing words (主任, 副主任: b), counted in persons (几名); another b-word
             # no document uses is a segmentation slip (报批|前要|公示 in 报批前要公示多久), not what is measured
             persons = re.search(rf"(?:几|多少)(?:{_PEOPLE})", clause) is not None

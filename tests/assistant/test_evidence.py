@@ -791,3 +791,18 @@ def test_a_talk_s_title_is_answered_only_where_the_report_gives_one(shipped_assi
     # the report names the talk (「…袁海涛…带来了不同主题的精彩授课」) but not its title; another speaker's is in 《》
     assert shipped_assistant.ask("研修班6月23日上午，自治区医疗管理服务指导中心副主任袁海涛讲课的题目是什么？").refused
     assert _answers(shipped_assistant, "研修班上中山一院国家医学中心建设办公室主任金玉善讲的主题是什么？", "创建国家医学中心")
+
+
+def test_a_length_or_grade_is_given_only_with_its_figure(shipped_assistant: Assistant):
+    # how deep, how far: a length in 米, which a provision that leaves it to a rule (按照规定深埋) does not give
+    deep = "患传染病死亡的病人按规定需要深埋的，至少要埋多深？"
+    assert not _gives(shipped_assistant, deep, "患其他传染病死亡的，必要时，应当将尸体进行卫生处理后火化或者按照规定深埋。")
+    assert _gives(shipped_assistant, deep, "尸体应当深埋于地面以下两米。")
+    assert shipped_assistant.ask(deep).refused
+    # a grade is counted in 级: 「失能等级达到一定程度」 names none
+    grade = "浙江的长期护理保险，参保人员的失能等级要达到几级才能报销护理费用？"
+    assert not _gives(shipped_assistant, grade, "对失能等级达到一定程度的参保人员所发生的必要护理费用，按照规定标准予以保障。")
+    assert shipped_assistant.ask(grade).refused
+    # the distance a paraphrase asks is answered, though its words (门口, 私家车) are not the law's (门前, 车辆)
+    assert _answers(shipped_assistant, "上海的医院急诊门口总被私家车堵着，法规上门口多远以内不准停车？", "三十米")
+    assert shipped_assistant.analyze("更多深入的培训有哪些？").answer_type == "list"  # 更多深入 asks no depth

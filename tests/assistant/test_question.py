@@ -330,3 +330,12 @@ def test_a_comparison_is_asked_one_side_at_a_time(analyzer: QuestionAnalyzer):
 def test_a_list_question_may_name_its_set_by_its_size(analyzer: QuestionAnalyzer, question: str, size, noun):
     q = analyzer.analyze(question)
     assert (q.set_size, q.set_noun) == (size, noun)
+
+
+@pytest.mark.parametrize(
+    "question, unit",
+    [("门口多远以内不准停车？", "米"), ("至少要埋多深？", "米"), ("失能等级要达到几级？", "级"), ("通道宽度至少多少？", "米")],
+)
+def test_a_length_or_grade_asked_names_its_unit(shipped_assistant, question: str, unit: str):
+    asked = shipped_assistant.analyze(question)
+    assert asked.answer_type == "number" and asked.unit == unit
