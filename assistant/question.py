@@ -475,6 +475,10 @@ def set_size_of(question: str) -> tuple[int, str | None] | None:
     return None
 
 
+# Parts of speech that modify the noun after them (联合|惩戒措施, 重大|疾病, 特殊|人群).
+_MODIFIER_FLAGS = frozenset({"v", "a", "ad", "vd", "b"})
+
+
 def items_phrase(question: str, cue: re.Match[str]) -> str:
     """What follows a list cue, where the items' noun is named (包括哪|些具体品种 → 品种…)."""
     return re.sub(r"^些?(?:具体)?", "", question[cue.end() :])
@@ -593,8 +597,12 @@ class QuestionAnalyzer:
             return None
         by_text = {t.text: t for t in terms}
         head = None
-        for word, flag in self.tokenizer.tagged(items_phrase(question, cue)):
-            if not (flag.startswith("n") or flag in {"vn", "j"}):
+        nominal = lambda flag: flag.startswith("n") or flag in {"vn", "j"}  # noqa: E731
+        tagged = self.tokenizer.tagged(items_phrase(question, cue))
+        # one modifier may open the phrase (哪些联合惩戒措施: jieba tags 联合 a verb); the noun run after it names the items
+        start = int(len(tagged) > 1 and tagged[0][1] in _MODIFIER_FLAGS and nominal(tagged[1][1]))
+        for word, flag in tagged[start:]:
+            if not nominal(flag):
                 break
             head = by_text.get(word, head)
         return head

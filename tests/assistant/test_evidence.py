@@ -806,3 +806,8 @@ def test_a_length_or_grade_is_given_only_with_its_figure(shipped_assistant: Assi
     # the distance a paraphrase asks is answered, though its words (门口, 私家车) are not the law's (门前, 车辆)
     assert _answers(shipped_assistant, "上海的医院急诊门口总被私家车堵着，法规上门口多远以内不准停车？", "三十米")
     assert shipped_assistant.analyze("更多深入的培训有哪些？").answer_type == "list"  # 更多深入 asks no depth
+
+
+def test_measures_asked_one_by_one_must_be_listed_where_they_are_named(shipped_assistant: Assistant):
+    # 第二十六条 names 「联合惩戒措施」 and lists none; 第二十五条's 项 are the situations of a heavier penalty
+    assert shipped_assistant.ask("在北京，严重扰乱医院秩序的人被纳入信用平台后，具体会受到哪些联合惩戒措施，比如限制乘坐飞机高铁吗？").refused

@@ -339,3 +339,9 @@ def test_a_list_question_may_name_its_set_by_its_size(analyzer: QuestionAnalyzer
 def test_a_length_or_grade_asked_names_its_unit(shipped_assistant, question: str, unit: str):
     asked = shipped_assistant.analyze(question)
     assert asked.answer_type == "number" and asked.unit == unit
+
+
+def test_a_modifier_opening_the_items_phrase_does_not_hide_the_items_noun(shipped_assistant):
+    asked = shipped_assistant.analyze("纳入信用平台后，具体会受到哪些联合惩戒措施？")
+    assert asked.item_head is not None and asked.item_head.text == "措施"
+    assert asked.members_of == "措施"
