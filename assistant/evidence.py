@@ -269,7 +269,7 @@ def typed_question(question: Question) -> list[str]:
     date (什么时候), a place (设在哪里), a kind of agent (哪个部门) or a sanction (受到什么处罚); none for a list."""
     if question.answer_type == "list":
         return []
-    shaped = ("time", "date", "place", "who", "title") + (("penalty",) if question.answer_type == "penalty" else ())
+    shaped = ("time", "date", "place", "who", "title", "identifier") + (("penalty",) if question.answer_type == "penalty" else ())
     typed = [n for n in shaped if n in question.wants and question.given_pattern(n) is not None]
     return figure_question(question) + typed
 

@@ -167,6 +167,10 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     # 精彩授课」 names none, and a quoted “…” is as often the event's own name (“…高级研修班”)
     AnswerType("title", re.compile(r"(讲座|讲课|授课|课程|报告|演讲|发言|致辞|论文|讲)的?(题目|主题|标题|名称|题为)|(题目|标题)是什么|以什么为题"),
                re.compile(r"《[^》]{2,}》|题为|为题|主题为|主题是")),
+    # an identifier a user types or dials (网址, 哪个App, 公众号, 电话号码): given verbatim, as a web address, a quoted name
+    # or number (“120”), Latin letters or digits; 「建立全省统一…的医疗保障数字化平台」 names no App
+    AnswerType("identifier", re.compile(r"网址|网站地址|域名|链接|二维码|[Aa][Pp][Pp]|小程序|公众号|电话号码|热线号码|邮箱|电子邮件地址"),
+               re.compile(r"https?://|www\.|[A-Za-z0-9-]+\.(?:cn|com|org|net|gov)|“[^”]{2,20}”|[A-Za-z]{2,}|\d{3,}|@")),
     AnswerType("place", re.compile(rf"(哪里|在哪(?![些个种类])|何地|地点|什么(?:位置|地方|地点)|哪个(?:城市|省|市|县|地方|位置)|"
                                    rf"{VENUE_ASKED.pattern})"),
                # (a filing's place is its recipient: 「报卫生行政部门和公安机关备案」 for 交到哪里备案)

@@ -811,3 +811,13 @@ def test_a_length_or_grade_is_given_only_with_its_figure(shipped_assistant: Assi
 def test_measures_asked_one_by_one_must_be_listed_where_they_are_named(shipped_assistant: Assistant):
     # 第二十六条 names 「联合惩戒措施」 and lists none; 第二十五条's 项 are the situations of a heavier penalty
     assert shipped_assistant.ask("在北京，严重扰乱医院秩序的人被纳入信用平台后，具体会受到哪些联合惩戒措施，比如限制乘坐飞机高铁吗？").refused
+
+
+def test_an_identifier_is_answered_only_where_the_documents_give_it_verbatim(shipped_assistant: Assistant):
+    # a platform the law orders built is no web address or App
+    assert shipped_assistant.ask("全国疫苗电子追溯协同平台的网址是什么？接种单位要用哪个系统上传追溯信息？").refused
+    assert shipped_assistant.ask("浙江省统一的医疗保障数字化平台叫什么名字？参保人用哪个App可以登录办理医保业务？").refused
+    # a number the law quotes is one
+    assert _answers(shipped_assistant, "急救呼叫专用电话号码是多少？", "120")
+    assert not _gives_typed(shipped_assistant, "办理医保用哪个App？", "建立全省统一的医疗保障数字化平台。")
+    assert _gives_typed(shipped_assistant, "办理医保用哪个App？", "参保人可以通过“浙里办”App办理。")
