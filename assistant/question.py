@@ -483,6 +483,11 @@ def set_size_of(question: str) -> tuple[int, str | None] | None:
 _MODIFIER_FLAGS = frozenset({"v", "a", "ad", "vd", "b"})
 
 
+def _nominal(flag: str) -> bool:
+    """A part of speech that can name a list's items: a noun, a verbal noun (检测) or an abbreviation."""
+    return flag.startswith("n") or flag in {"vn", "j"}
+
+
 def items_phrase(question: str, cue: re.Match[str]) -> str:
     """What follows a list cue, where the items' noun is named (包括哪|些具体品种 → 品种…)."""
     return re.sub(r"^些?(?:具体)?", "", question[cue.end() :])
@@ -601,12 +606,11 @@ class QuestionAnalyzer:
             return None
         by_text = {t.text: t for t in terms}
         head = None
-        nominal = lambda flag: flag.startswith("n") or flag in {"vn", "j"}  # noqa: E731
         tagged = self.tokenizer.tagged(items_phrase(question, cue))
         # one modifier may open the phrase (哪些联合惩戒措施: jieba tags 联合 a verb); the noun run after it names the items
-        start = int(len(tagged) > 1 and tagged[0][1] in _MODIFIER_FLAGS and nominal(tagged[1][1]))
+        start = int(len(tagged) > 1 and tagged[0][1] in _MODIFIER_FLAGS and _nominal(tagged[1][1]))
         for word, flag in tagged[start:]:
-            if not nominal(flag):
+            if not _nominal(flag):
                 break
             head = by_text.get(word, head)
         return head
