@@ -21,14 +21,17 @@ DEV_REFUSAL = REPO / "evals" / "questions" / "dev-refusal.jsonl"
 DEV_REFUSAL2 = REPO / "evals" / "questions" / "dev-refusal2.jsonl"
 DEV_REFUSAL3 = REPO / "evals" / "questions" / "dev-refusal3.jsonl"
 NEWS_DEV2 = REPO / "evals" / "questions" / "news-dev2.jsonl"
+DEV_REFUSAL4 = REPO / "evals" / "questions" / "dev-refusal4.jsonl"
+NEWS_DEV3 = REPO / "evals" / "questions" / "news-dev3.jsonl"
 TYPES = {"list", "numeric", "paraphrase", "multi_doc", "followup", "unanswerable", "news"}
 # The least share of each type in either set (what the sets must be able to tell apart).
 SHARES = {"list": 0.25, "numeric": 0.15, "paraphrase": 0.15, "multi_doc": 0.10, "followup": 0.10, "unanswerable": 0.12}
 
 
 @pytest.mark.parametrize(
-    "path", [DEV, TEST, NEWS_DEV, NEWS_TEST, DEV_REFUSAL, DEV_REFUSAL2, DEV_REFUSAL3, NEWS_DEV2],
-    ids=["dev", "test", "news-dev", "news-test", "dev-refusal", "dev-refusal2", "dev-refusal3", "news-dev2"],
+    "path", [DEV, TEST, NEWS_DEV, NEWS_TEST, DEV_REFUSAL, DEV_REFUSAL2, DEV_REFUSAL3, NEWS_DEV2, DEV_REFUSAL4, NEWS_DEV3],
+    ids=["dev", "test", "news-dev", "news-test", "dev-refusal", "dev-refusal2", "dev-refusal3", "news-dev2", "dev-refusal4",
+         "news-dev3"],
 )
 def test_shipped_sets_pass_check(path: Path, capsys: pytest.CaptureFixture[str]):
     assert run_check(path, CORPUS) == 0, capsys.readouterr().err
@@ -74,7 +77,7 @@ def test_test_questions_use_provisions_no_dev_question_uses():
 
     parsed: dict[str, list] = {}
     held_out = units(load_questions(TEST).items)
-    for tuning in (DEV, DEV_REFUSAL, DEV_REFUSAL2, DEV_REFUSAL3):
+    for tuning in (DEV, DEV_REFUSAL, DEV_REFUSAL2, DEV_REFUSAL3, DEV_REFUSAL4):
         shared = units(load_questions(tuning).items) & held_out
         assert not shared, (tuning.name, shared)
 
