@@ -317,6 +317,12 @@ class AnswerSettings(BaseModel):
     unit_context_weight: float = Field(
         0.15, ge=0, description="Unit score: question terms in the unit's passage and header (title, section path).",
     )
+    report_title_word_credit: float = Field(
+        0.6, ge=0, le=1, description="Unit score: in a report (a document without sections), the share of a question "
+        "word's weight that every unit gets when the report's title, date or issuer holds the word (and the word is "
+        "left out of the choice of the question's subject): the report says it of every sentence, and its lead, "
+        "which restates it, is not thereby the answer. 0 turns both off.",
+    )
     unit_overlap_weight: float = Field(0.25, ge=0, description="Unit score: question character bigrams in the unit.")
     unit_rank_weight: float = Field(0.1, ge=0, description="Unit score: 1/(1+rank) of the unit's passage.")
     enumeration_bonus: float = Field(

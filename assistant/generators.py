@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -127,6 +127,17 @@ class ExtractiveGenerator:
             for p in passages
         }
         cfg = self.cfg
+        # a report (text without sections) says its title, date and issuer of every sentence: the event it is about,
+        # named in full with its month, is no reason to quote its opening sentence, which restates them. So every unit
+        # of a report is credited with those words. (A provision does not restate its act's title; crediting every
+        # provision with the title's words picks answers by the title alone.)
+        credit = cfg.report_title_word_credit
+        said = {
+            p.n: "" if p.chunk.section_path else "\n".join(filter(None, (p.chunk.title, p.chunk.date, p.chunk.issuer)))
+            for p in passages
+        }
+        said_terms = {n: term_hits(terms, text) for n, text in said.items()}
+        said_bigrams = {n: set(self.tokenizer.bigrams(text)) & q_bigrams for n, text in said.items()}
         # what a figure counts: the measured noun (三级医院 in 三级医院有几家), else the weightiest term
         counted_term = question.measured or (max(terms, key=lambda t: t.weight) if terms else None)
         for c in cands:
@@ -134,9 +145,13 @@ class ExtractiveGenerator:
             # unit instead: dev-refusal2 key-fact recall 0.797 -> 0.766, answers picked by the title alone)
             own = c.text + ("\n" + c.passage.chunk.title if SELF_REFERENCE_RE.search(c.text) else "")
             c.hits = frozenset(term_hits(terms, own))
-            lexical = sum(weights[h] * v for h, v in soft_hits(terms, own).items()) / total
-            c.lexical = lexical
-            overlap = len(q_bigrams & set(self.tokenizer.bigrams(c.text))) / (len(q_bigrams) or 1)
+            found = soft_hits(terms, own)
+            c.lexical = sum(weights[h] * v for h, v in found.items()) / total
+            told = said_terms[c.passage.n]
+            credited = dict.fromkeys(told, credit) | {h: max(v, credit if h in told else 0.0) for h, v in found.items()}
+            lexical = sum(weights[h] * v for h, v in credited.items()) / total
+            shared = q_bigrams & set(self.tokenizer.bigrams(c.text))
+            overlap = (len(shared) + credit * len(said_bigrams[c.passage.n] - shared)) / (len(q_bigrams) or 1)
             prior = 1.0 / (1 + rank[c.passage.n])
             c.score = (
                 cfg.unit_lexical_weight * lexical + cfg.unit_context_weight * context[c.passage.n]
@@ -154,7 +169,7 @@ class ExtractiveGenerator:
                 c.score += cfg.enumeration_bonus
             if (c.passage.chunk.chunk_id, c.unit.start) in question.anchors:
                 c.score += cfg.followup_anchor_bonus  # a follow-up asks about what was just answered
-            if _opens_with_term(c.text, question.terms):
+            if _opens_with_term(c.text, question.terms, told if credit else ()):
                 c.score += cfg.subject_lead_bonus  # the provision is about it (甲类传染病是指…), not a mention
             c.situation = c.score
             folded = arabic_numerals(c.text)
@@ -258,8 +273,10 @@ class ExtractiveGenerator:
 _ARTICLE_NO = re.compile(r"^第[一二三四五六七八九十百零〇\d]+条(?:之[一二三四五六七八九十]+)?\s*")
 
 
-def _opens_with_term(text: str, terms: list[Term]) -> bool:
-    """Whether the unit opens with the question's weightiest term (its subject, as the unit's subject)."""
+def _opens_with_term(text: str, terms: list[Term], said: Collection[str] = ()) -> bool:
+    """Whether the unit opens with the question's weightiest term (its subject, as the unit's subject), leaving out
+    the words a report's title, date or issuer says (`said`): the report's date is no sentence's subject."""
+    terms = [t for t in terms if t.text not in said]
     if not terms:
         return False
     head = arabic_numerals(_ARTICLE_NO.sub("", text))[:12]

@@ -181,3 +181,17 @@ def test_llm_rewrite_failure_falls_back_to_rules(llm_assistant, llm_server):
     answer = llm_assistant().ask("其上谁致辞？", ["研修班的开班仪式是哪天？"])
     assert answer.rewritten_question == "研修班的开班仪式上谁致辞?"  # rewriting never fails the answer
     assert answer.error is not None and "HTTP 500" in answer.error  # generation itself failed
+
+
+def test_a_report_s_lead_is_not_quoted_for_the_event_s_name_alone(corpus_assistant, sharing, tweak):
+    # the question names the workshop in full, as its headline and lead do; the answer is the sentence on 严凤娇
+    question = "在中山一院广西医院2024年6月承办的全面提升医疗质量行动高级研修班23日上午授课的严凤娇担任什么职务？"
+    answer = corpus_assistant.ask(question)
+    assert not answer.refused and "护理部主任" in answer.answer, answer.answer
+    assert "2024年6月22—23日" not in answer.answer
+    # without the credit every sentence lacks the headline's words but the lead, which restates them: it wins
+    uncredited = sharing(tweak(corpus_assistant.settings, "answer", report_title_word_credit=0.0))
+    assert "护理部主任" not in uncredited.ask(question).answer
+    # a question on the event as a whole is still answered by the lead
+    where = corpus_assistant.ask("县域医院综合能力提升项目医学专科交流会(广西站)是在哪个城市召开的？")
+    assert not where.refused and "南宁" in where.answer
