@@ -742,13 +742,14 @@ class QuestionAnalyzer:
     def asked_part(question: str, terms: list[Term]) -> tuple[Term, ...]:
         """The terms of the part a figure is asked of, after the whole the question states (…44家医院中，有几家已建成
         为三级综合医院 → 建成, 三级综合医院). Reports give a whole and then its parts (其中9家…): the whole's own figure,
-        or another part's, is no answer."""
+        or another part's, is no answer. A word no document uses stays in (53个常见肿瘤中…属于消化系统肿瘤): no
+        document counts the part it names."""
         match = _PART_OF_WHOLE.search(CALENDAR_DATE.sub("", arabic_numerals(question)))  # 6月中 is no whole
         if not match:
             return ()
         rest = match.group(1)
         return tuple(
-            t for t in terms if t.df > 0 and len(t.text) >= 2 and not t.text[0].isdigit() and arabic_numerals(t.text) in rest
+            t for t in terms if len(t.text) >= 2 and not t.text[0].isdigit() and arabic_numerals(t.text) in rest
         )
 
     def condition_party(self, question: str, terms: list[Term]) -> Term | None:

@@ -431,6 +431,16 @@ def test_a_part_of_a_stated_whole_is_counted_by_its_own_figure(shipped_assistant
     assert _answers(shipped_assistant, "广西首批纳入“千县工程”的44家县级医院中，有几家已建成为三级综合医院？", "9家")
 
 
+def test_a_part_named_in_a_word_no_document_uses_is_counted_by_none(shipped_assistant: Assistant):
+    # 消化系统 is in no document: the guide's 53个常见肿瘤 and 60个诊疗技术 count no part of them by that name
+    question = "樊代明院士介绍的CACA指南所覆盖的53个常见肿瘤中，有多少个属于消化系统肿瘤？"
+    asked = shipped_assistant.analyze(question)
+    assert "消化系统" in [t.text for t in asked.part]
+    report = "该指南覆盖53个常见肿瘤60个诊疗技术,为我国乃至世界肿瘤医学领域作出了巨大贡献。"
+    assert part_unnamed(asked, report, shipped_assistant.settings.answer.count_max_distance)
+    assert shipped_assistant.ask(question).refused
+
+
 def test_members_asked_must_be_listed_where_the_collective_is_named(shipped_assistant: Assistant):
     analyze = shipped_assistant.analyze
     tasks = analyze("黎甲文建议“落实各项重点任务”，具体是指哪几项重点任务？")
