@@ -24,7 +24,7 @@ CORPUS = REPO / "corpus"
 # One question moves hit@5 and key-fact recall by about 0.011 and refusal accuracy by 0.009; the
 # thresholds allow about two (one for false refusals: the issue's bar is 5%).
 MIN_HIT_AT_5 = 0.94  # measured 0.968 (llamaindex_default 0.904)
-MIN_KEY_FACT_RECALL = 0.79  # measured 0.812 (llamaindex_default 0.778)
+MIN_KEY_FACT_RECALL = 0.79  # measured 0.801 (llamaindex_default 0.778)
 MIN_LIST_KEY_FACT_RECALL = 0.9  # measured 0.964 on the 28 list questions (llamaindex_default 0.839)
 MIN_REFUSAL_ACCURACY = 0.91  # measured 0.929 (llamaindex_default 0.839: it never refuses)
 MAX_FALSE_REFUSAL_RATE = 0.055  # measured 0.043 (4 of 94 answerable questions refused; 6 would fail)
@@ -99,7 +99,7 @@ def test_every_shipped_document_is_in_the_eval_store(gate_results: dict[str, Any
 
 
 def test_ours_beats_llamaindex_default_key_facts(gate_results: dict[str, Any]):
-    """Measured 0.806 vs 0.778 (the baseline quotes two ~700-character chunks; ours one provision, or up to
-    three whole passages when the question is a paraphrase: paraphrases 0.59 vs 0.75, lists 0.93 vs 0.84)."""
+    """Measured 0.801 vs 0.778 (the baseline quotes two ~700-character chunks; ours one provision, or up to
+    three whole passages when the question is a paraphrase: paraphrases 0.59 vs 0.75, lists 0.96 vs 0.84)."""
     ours, base = _overall(gate_results, "ours"), _overall(gate_results, "llamaindex_default")
     assert ours["key_fact_recall"] > base["key_fact_recall"]
