@@ -148,8 +148,7 @@ class ExtractiveGenerator:
             found = soft_hits(terms, own)
             c.lexical = sum(weights[h] * v for h, v in found.items()) / total
             told = said_terms[c.passage.n]
-            credited = dict.fromkeys(told, credit) | {h: max(v, credit if h in told else 0.0) for h, v in found.items()}
-            lexical = sum(weights[h] * v for h, v in credited.items()) / total
+            lexical = sum(w * max(found.get(h, 0.0), credit * (h in told)) for h, w in weights.items()) / total
             shared = q_bigrams & set(self.tokenizer.bigrams(c.text))
             overlap = (len(shared) + credit * len(said_bigrams[c.passage.n] - shared)) / (len(q_bigrams) or 1)
             prior = 1.0 / (1 + rank[c.passage.n])
